@@ -1,0 +1,3 @@
+"""actionlog: the event-sourced Content Actions Log."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,46 @@
+"""Creates the topics of CONTRACT §1 with explicit partition counts (the broker never auto-creates)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from actionlog.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+def wanted_topics(kafka: KafkaSettings) -> dict[str, int]:
+    """Topic name -> partition count."""
+    t = kafka.topics
+    wanted = {name: t.input_partitions for name in t.inputs}
+    wanted[t.log] = t.log_partitions
+    wanted[t.dlq] = t.input_partitions
+    return wanted
+
+
+async def ensure_topics(kafka: KafkaSettings) -> list[str]:
+    """Create the missing topics; returns the names created. Existing topics are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers, client_id="actionlog-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, partitions, kafka.topics.replication)
+            for name, partitions in wanted_topics(kafka).items()
+            if name not in existing
+        ]
+        created: list[str] = []
+        for topic in missing:
+            try:
+                await admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass  # another worker won the race
+        if created:
+            log.info("created topics %s", ", ".join(created))
+        return created
+    finally:
+        await admin.close()

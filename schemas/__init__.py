@@ -1,0 +1,1 @@
+"""Avro schemas of the event log, shipped as package data."""

@@ -1,0 +1,168 @@
+"""The sink: reads the event log and lands it in ClickHouse in batches, committing only what landed.
+
+Guarantee: a Kafka offset is committed only after ClickHouse acknowledged the insert of every
+row before it, so a crash can repeat rows (collapsed by the table's dedup, see README) but never
+lose one. A failing insert is retried with backoff, forever, with consumption paused (we do not
+poll while retrying, so memory stays bounded by one batch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from actionlog.errors import StoreError
+from actionlog.metrics import Metrics
+from actionlog.settings import Settings
+from processor.avro import AvroCodec
+from sink.batch import Batch
+from sink.store import INSERT_COLUMNS, Store
+
+log = logging.getLogger(__name__)
+
+
+class InjectedFault(StoreError):
+    """Raised by the fault injector of the failure drills."""
+
+
+class ClickHouseSink:
+    """Consumes ``content-actions-log`` and inserts batches into the table.
+
+    Args:
+        settings: process settings (topics, sink batching, ClickHouse).
+        store: an open store; blocking calls run in a thread.
+        codec: decodes the log's Avro records.
+        metrics: counters to update.
+    """
+
+    def __init__(self, settings: Settings, store: Store, codec: AvroCodec, metrics: Metrics) -> None:
+        self.settings = settings
+        self.store = store
+        self.codec = codec
+        self.metrics = metrics
+        self.batch = Batch(len(INSERT_COLUMNS))
+        self.topic = settings.kafka.topics.log
+        self._lock = asyncio.Lock()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._faults_failures = settings.sink.fault_fail_inserts
+        self._faults_hang = settings.sink.fault_hang_seconds
+        self.landed_event = asyncio.Event()
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        s = self.settings
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka.bootstrap_servers,
+            group_id=s.sink.group_id,
+            client_id=f"{s.sink.group_id}-sink",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=s.sink.batch_rows,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+        consumer.subscribe([self.topic], listener=_Listener(self))
+        self._consumer = consumer
+        await consumer.start()
+        log.info("sink consuming %s as group %s", self.topic, s.sink.group_id)
+        try:
+            while True:
+                room = s.sink.batch_rows - len(self.batch)
+                wait = s.sink.batch_seconds - self.batch.age() if not self.batch.empty else s.sink.batch_seconds
+                records = await consumer.getmany(timeout_ms=max(1, int(wait * 1000)), max_records=max(1, room))
+                for tp, messages in records.items():
+                    self._add(tp.partition, messages)
+                self.metrics.sink_buffered.set(len(self.batch))
+                if not self.batch.empty and (
+                    len(self.batch) >= s.sink.batch_rows or self.batch.age() >= s.sink.batch_seconds
+                ):
+                    await self.flush()
+        finally:
+            self.batch.clear()  # unflushed rows are not committed: they are read again
+            self._consumer = None
+            await consumer.stop()
+
+    def _add(self, partition: int, messages: list[Any]) -> None:
+        decode = self.codec.decode
+        add = self.batch.add
+        for m in messages:
+            try:
+                d = decode(m.value)
+            except Exception as exc:  # not one of our records: skip it, loudly
+                self.metrics.sink_undecodable.inc()
+                log.error("skipping undecodable message %s[%d]@%d: %s", self.topic, partition, m.offset, exc)
+                add(partition, m.offset, None)
+                continue
+            add(partition, m.offset, tuple([d[c] for c in INSERT_COLUMNS]))
+
+    async def flush(self) -> None:
+        """Insert the batch (retrying until it lands), then commit its offsets. Clears it in any case."""
+        async with self._lock:
+            consumer = self._consumer
+            try:
+                if self.batch.empty:
+                    return
+                if len(self.batch):
+                    await self._insert_with_retry()
+                if consumer is not None:
+                    offsets = {TopicPartition(self.topic, p): o for p, o in self.batch.commit_offsets().items()}
+                    try:
+                        await consumer.commit(offsets)
+                    except (CommitFailedError, KafkaError) as exc:
+                        # The rows are in ClickHouse; whoever owns the partitions now re-reads them
+                        # from the last commit and the duplicates collapse.
+                        log.warning("commit after insert failed (rows will be re-read): %s", exc)
+                self.landed_event.set()
+            finally:
+                self.batch.clear()
+                self.metrics.sink_buffered.set(0)
+
+    async def _insert_with_retry(self) -> None:
+        cols = self.batch.columns()
+        token = self.batch.dedup_token(self.topic)
+        n = len(self.batch)
+        delay = 0.1
+        timeout = self.settings.clickhouse.insert_timeout
+        while True:
+            started = time.monotonic()
+            try:
+                await asyncio.wait_for(asyncio.to_thread(self._insert, cols, token), timeout)
+            except (StoreError, TimeoutError, OSError) as exc:
+                self.metrics.sink_failures.inc()
+                log.warning("insert of %d rows failed, retrying in %.1fs: %s", n, delay, exc or type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.sink.max_backoff)
+                continue
+            self.metrics.sink_insert_seconds.observe(time.monotonic() - started)
+            self.metrics.sink_rows.inc(n)
+            self.metrics.sink_batches.inc()
+            return
+
+    def _insert(self, cols: list[list[Any]], token: str) -> None:
+        if self._faults_hang > 0:
+            hang, self._faults_hang = self._faults_hang, 0.0
+            time.sleep(hang)
+            raise InjectedFault(f"injected: insert hung {hang}s")
+        if self._faults_failures > 0:
+            self._faults_failures -= 1
+            raise InjectedFault("injected: insert failed")
+        self.store.insert_columns(cols, dedup_token=token)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, sink: ClickHouseSink) -> None:
+        self.sink = sink
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        # Land what we hold before giving partitions away, so the next owner starts after it.
+        if revoked:
+            await self.sink.flush()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("sink assigned %s", sorted(tp.partition for tp in assigned))
+

@@ -44,6 +44,8 @@ def worker(ctx: click.Context, loglevel: str) -> None:
     from actionlog.worker import run_worker
 
     settings = _settings(ctx)
+    for name in ("clickhouse_connect", "aiokafka"):
+        logging.getLogger(name).propagate = True
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_worker(settings, loglevel=loglevel)
 
@@ -61,6 +63,45 @@ def topics_create(ctx: click.Context) -> None:
 
     created = _run_kafka(ensure_topics(_settings(ctx).kafka))
     click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
+
+
+@cli.group()
+def dlq() -> None:
+    """The dead-letter topic."""
+
+
+@dlq.command("replay")
+@click.option("--reason", "reasons", multiple=True, help="Only dead letters with this reason code. Repeatable.")
+@click.option(
+    "--max-replays", default=3, show_default=True, type=click.IntRange(1), help="Re-drive one event at most N times."
+)
+@click.option(
+    "--from-beginning",
+    is_flag=True,
+    help="Rescan the whole dead-letter topic, not just what arrived since the last run.",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be re-driven; send nothing, move nothing.")
+@click.pass_context
+def dlq_replay(
+    ctx: click.Context, reasons: tuple[str, ...], max_replays: int, from_beginning: bool, dry_run: bool
+) -> None:
+    """Re-drive dead letters to their source topics (e.g. after adding a Source to the catalog)."""
+    from processor.records import REASONS
+    from processor.replay import replay
+
+    unknown = sorted(set(reasons) - set(REASONS))
+    if unknown:
+        raise BadParameter("reason", f"unknown reason {unknown[0]!r}; known: {', '.join(REASONS)}")
+    result = _run_kafka(
+        replay(
+            _settings(ctx),
+            reasons=frozenset(reasons),
+            max_replays=max_replays,
+            from_beginning=from_beginning,
+            dry_run=dry_run,
+        )
+    )
+    click.echo(("dry run: would have " if dry_run else "") + result.summary())
 
 
 def filter_options(f: Any) -> Any:
@@ -117,9 +158,7 @@ def report_params(kw: dict[str, Any], limit: str | None = None) -> dict[str, lis
 
 @cli.command()
 @filter_options
-@click.option(
-    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here (atomically)."
-)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here (atomically).")
 @click.option("--limit", metavar="N", help="At most N rows.")
 @click.pass_context
 def report(ctx: click.Context, output: Path | None, limit: str | None, **kw: Any) -> None:
@@ -131,6 +170,20 @@ def report(ctx: click.Context, output: Path | None, limit: str | None, **kw: Any
     parse_report_params(params, now=datetime.now(UTC))  # validate here: exit 2 before any I/O
     chunks = _report_source(settings, params)
     _emit(chunks, output)
+
+
+@cli.command()
+@click.option("--job", required=True, help="Job name: its own watermark, lock and file names.")
+@click.option("--output-dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Where files land.")
+@filter_options
+@click.option("--dry-run", is_flag=True, help="Say how many rows the next run would export; write nothing.")
+@click.pass_context
+def export(ctx: click.Context, job: str, output_dir: Path, dry_run: bool, **kw: Any) -> None:
+    """Write one new file with the rows that landed since this job's last successful run."""
+    from query.export import run_export
+
+    result = run_export(_settings(ctx), job=job, output_dir=output_dir, params=report_params(kw), dry_run=dry_run)
+    click.echo(result.summary(), err=True)
 
 
 def _report_source(settings: Settings, params: dict[str, list[str]]) -> Iterator[bytes]:
@@ -186,6 +239,10 @@ class _BrokerUnavailable(ActionlogError):
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: runs the CLI, turning expected errors into one line and an exit code."""
+    # Drivers log their own copy of errors we report in one line; the worker configures logging itself.
+    for name in ("clickhouse_connect", "aiokafka"):
+        logging.getLogger(name).addHandler(logging.NullHandler())
+        logging.getLogger(name).propagate = False
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="actionlog", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -25,13 +25,15 @@ def report_chunks(store: Store, filters: ReportFilters) -> Iterator[bytes]:
     q = build_report_query(filters, database=store.settings.database, table=store.settings.table)
     framer = Framer(filters.fmt)
     with store.stream(q.sql, q.params, clickhouse_format(filters.fmt)) as stream:
+        chunk = stream.read(CHUNK)  # the query fails here, if it fails: before we emit anything
         head = framer.start()
         if head:
             yield head
-        while chunk := stream.read(CHUNK):
+        while chunk:
             out = framer.feed(chunk)
             if out:
                 yield out
+            chunk = stream.read(CHUNK)
     tail = framer.finish()
     if tail:
         yield tail

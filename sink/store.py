@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -264,9 +265,20 @@ class _ErrorMappingReader:
             raise _store_error(exc) from None
 
 
+#: Server error codes that mean "nothing was ever landed here" rather than a failure.
+MISSING_OBJECT_CODES = {60: "table", 81: "database"}
+
+
 def _store_error(exc: Exception) -> StoreError:
     code = getattr(exc, "code", None)
     text = " ".join(str(exc).split())
+    if code in MISSING_OBJECT_CODES:
+        what = MISSING_OBJECT_CODES[code]
+        return StoreError(
+            f"the {what} does not exist yet: start the worker once to create it, or check "
+            f"ACTIONLOG_CLICKHOUSE_DATABASE / ACTIONLOG_CLICKHOUSE_TABLE ({text[:200]})",
+            code,
+        )
     if len(text) > 500:
         text = text[:500] + "…"
     if _looks_unreachable(exc):
@@ -287,6 +299,9 @@ def _unavailable(exc: Exception, settings: ClickHouseSettings) -> StoreUnavailab
             f"the embedded store {settings.chdb_path} is held by another process "
             "(a running worker serves reports over HTTP; is ACTIONLOG_HTTP_PORT right?)"
         )
-    if len(text) > 300:
+    errno = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+    if errno:
+        text = errno.group(0)
+    elif len(text) > 300:
         text = text[:300] + "…"
     return StoreUnavailable(f"cannot reach ClickHouse at {settings.safe_url}: {text}")

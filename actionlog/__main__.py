@@ -1,0 +1,3 @@
+from actionlog.cli import main
+
+main()

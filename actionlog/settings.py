@@ -70,6 +70,9 @@ class TopicSettings:
     input_partitions: int = 3
     log_partitions: int = 3
     replication: int = 1
+    #: Largest upstream message accepted (topic max.message.bytes of the input topics). The
+    #: dead-letter topic gets 1 MiB more, so that any input message fits there with our headers.
+    max_message_bytes: int = 10 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TopicSettings:
@@ -84,6 +87,7 @@ class TopicSettings:
             input_partitions=_int(env, "ACTIONLOG_TOPIC_INPUT_PARTITIONS", d.input_partitions),
             log_partitions=_int(env, "ACTIONLOG_TOPIC_LOG_PARTITIONS", d.log_partitions),
             replication=_int(env, "ACTIONLOG_TOPIC_REPLICATION", d.replication),
+            max_message_bytes=_int(env, "ACTIONLOG_TOPIC_MAX_MESSAGE_BYTES", d.max_message_bytes, minimum=1024),
         )
 
     @property
@@ -99,6 +103,10 @@ class TopicSettings:
     @property
     def inputs(self) -> tuple[str, ...]:
         return tuple(self.type_by_topic)
+
+    @property
+    def dlq_max_message_bytes(self) -> int:
+        return self.max_message_bytes + 1024 * 1024
 
 
 @dataclass(frozen=True)

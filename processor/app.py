@@ -47,6 +47,9 @@ def create_app(settings: Settings, metrics: Metrics, codec: AvroCodec) -> faust.
         producer_acks=-1,
         producer_linger_ms=5,
         producer_max_batch_size=1_048_576,
+        # A dead letter carries the original message, which may be as large as the input allows.
+        producer_max_request_size=topics.dlq_max_message_bytes + 64 * 1024,
+        consumer_max_fetch_size=max(4 * 1024 * 1024, topics.max_message_bytes),
         stream_buffer_maxsize=max(4096, settings.processor.batch_size * 4),
         logging_config=None,
     )

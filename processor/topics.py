@@ -12,12 +12,13 @@ from actionlog.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 
-def wanted_topics(kafka: KafkaSettings) -> dict[str, int]:
-    """Topic name -> partition count."""
+def wanted_topics(kafka: KafkaSettings) -> dict[str, tuple[int, dict[str, str]]]:
+    """Topic name -> (partition count, topic configs)."""
     t = kafka.topics
-    wanted = {name: t.input_partitions for name in t.inputs}
-    wanted[t.log] = t.log_partitions
-    wanted[t.dlq] = t.input_partitions
+    inputs = {"max.message.bytes": str(t.max_message_bytes)}
+    wanted = {name: (t.input_partitions, inputs) for name in t.inputs}
+    wanted[t.log] = (t.log_partitions, {})
+    wanted[t.dlq] = (t.input_partitions, {"max.message.bytes": str(t.dlq_max_message_bytes)})
     return wanted
 
 
@@ -28,8 +29,8 @@ async def ensure_topics(kafka: KafkaSettings) -> list[str]:
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name, partitions, kafka.topics.replication)
-            for name, partitions in wanted_topics(kafka).items()
+            NewTopic(name, partitions, kafka.topics.replication, topic_configs=configs)
+            for name, (partitions, configs) in wanted_topics(kafka).items()
             if name not in existing
         ]
         created: list[str] = []

@@ -121,20 +121,23 @@ def env(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Env]:
     e.stop_workers()
 
 
-def produce(bootstrap: str, messages: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]]) -> None:
-    """Publish (topic, key, value, headers) messages and wait until every one is acknowledged."""
+Message = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]
+
+
+def produce(bootstrap: str, messages: list[Message]) -> list[Any]:
+    """Publish (topic, key, value, headers) messages; returns their RecordMetadata, all acknowledged."""
     from aiokafka import AIOKafkaProducer
 
-    async def go() -> None:
+    async def go() -> list[Any]:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=4 << 20)
         await producer.start()
         try:
             futures = [await producer.send(t, value=v, key=k, headers=h) for t, k, v, h in messages]
-            await asyncio.gather(*futures)
+            return list(await asyncio.gather(*futures))
         finally:
             await producer.stop()
 
-    asyncio.run(go())
+    return asyncio.run(go())
 
 
 def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> list[Any]:

@@ -57,3 +57,26 @@ def _http_error(exc: urllib.error.HTTPError) -> Exception:
 
         return ExportLocked(message)
     return StoreError(f"the worker answered {exc.code}: {message}")
+
+
+def post_json(base_url: str, path: str, body: object, *, timeout: float = 60.0) -> bytes:
+    """POST ``body`` as JSON to ``base_url + path`` and return the response body.
+
+    Raises:
+        BadParameter: the server said 400.
+        StoreUnavailable: the worker cannot be reached.
+        StoreError: the server failed.
+    """
+    request = urllib.request.Request(
+        f"{base_url}{path}",
+        data=orjson.dumps(body),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        raise _http_error(exc) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise StoreUnavailable(f"the worker at {base_url} cannot be reached: {exc}") from None

@@ -21,7 +21,10 @@ Rules decided here (see the README):
   (``[now - 30 days, now + 1 ms)``, ``now`` truncated to the millisecond). Only
   ``--from``: up to now (same end). Only ``--to``: the 30 days before it (for a
   date, the 30 whole days ending with that day in ``--tz``; for a datetime,
-  ``--to`` minus 30 × 24 hours).
+  ``--to`` minus 30 × 24 hours). The number of days is ``default_days``.
+* ``default_days=None`` (the export job): an end not given is unbounded, i.e. the
+  whole range a ``DateTime64`` holds (`EARLIEST` .. `LATEST`), so there is no
+  ``occurred_at`` restriction at all when neither end is given; ``now`` is unused.
 * The range must not be empty: ``--from`` at or after the end is an error.
   Years must be within 1900..2299 (ClickHouse's DateTime64 range).
 * ``--type`` and ``--source`` follow the catalog's matching rules (ASCII case
@@ -65,6 +68,9 @@ __all__ = [
 
 FORMATS: tuple[str, ...] = ("csv", "json", "ndjson")
 DEFAULT_DAYS = 30
+#: The range of ClickHouse's ``DateTime64``: the bounds of an unbounded range (``default_days=None``).
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2300, 1, 1, tzinfo=UTC)
 #: Repeatable filter parameters → `ReportFilters` field.
 MULTI_KEYS: Mapping[str, str] = {
     "panorama": "panoramas",
@@ -226,23 +232,33 @@ def _now_ms(now: datetime) -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _resolve_range(raw_from: str | None, raw_to: str | None, zone: tzinfo, now: datetime) -> tuple[datetime, datetime]:
-    now = _now_ms(now)
+def _resolve_range(
+    raw_from: str | None,
+    raw_to: str | None,
+    zone: tzinfo,
+    now: datetime,
+    days: int | None = DEFAULT_DAYS,
+) -> tuple[datetime, datetime]:
+    now_ms = _now_ms(now)  # a naive `now` is an error whether or not it is needed
     lo = _parse_bound("from", raw_from, zone) if raw_from is not None else None
     hi = _parse_bound("to", raw_to, zone) if raw_to is not None else None
     if hi is None:
-        end = now + _MS
+        end = LATEST if days is None else now_ms + _MS
     elif hi.day is not None:
         end = start_of_day(hi.day + timedelta(days=1), zone)
     else:
         end = hi.instant
     if lo is not None:
         start = lo.instant
+    elif days is None:
+        start = EARLIEST
     elif hi is not None and hi.day is not None:
-        start = start_of_day(hi.day - timedelta(days=DEFAULT_DAYS - 1), zone)
+        start = start_of_day(hi.day - timedelta(days=days - 1), zone)
     else:
-        start = end - timedelta(days=DEFAULT_DAYS) if hi is not None else end - _MS - timedelta(days=DEFAULT_DAYS)
+        start = end - timedelta(days=days) if hi is not None else end - _MS - timedelta(days=days)
     if start >= end:
+        if lo is None:  # only with days=None: --to at or before EARLIEST
+            raise BadParameter("to", f"{show(raw_to or '')} is not after {EARLIEST.isoformat()}")
         if hi is None:
             raise BadParameter("from", f"{show(raw_from or '')} is in the future")
         raise BadParameter("from", f"{show(raw_from or '')} is not before --to {show(raw_to or '')}")
@@ -299,7 +315,9 @@ def _parse_limit(raw: str | None) -> int | None:
     return int(raw)
 
 
-def parse_report_params(params: Mapping[str, Sequence[str]], *, now: datetime) -> ReportFilters:
+def parse_report_params(
+    params: Mapping[str, Sequence[str]], *, now: datetime, default_days: int | None = DEFAULT_DAYS
+) -> ReportFilters:
     """Validate report parameters and resolve the date range.
 
     Args:
@@ -307,6 +325,9 @@ def parse_report_params(params: Mapping[str, Sequence[str]], *, now: datetime) -
             (``{"type": ["enrollment", "sso"], "from": ["2026-11-01"]}``). A key
             with an empty list counts as absent.
         now: the current time (timezone-aware), for the default range.
+        default_days: length of the default range in days (the report's 30), or
+            None for no default: an end not given is unbounded (`EARLIEST` /
+            `LATEST`), as the export job wants.
 
     Returns:
         The validated filters.
@@ -324,7 +345,9 @@ def parse_report_params(params: Mapping[str, Sequence[str]], *, now: datetime) -
     single = {key: _single(key, got.get(key, [])) for key in SINGLE_KEYS}
 
     tz = parse_tz(single["tz"]) if single["tz"] is not None else "UTC"
-    start, end = _resolve_range(single["from"], single["to"], tzinfo_of(tz), now)
+    if default_days is not None and default_days < 1:
+        raise ValueError("default_days must be at least 1, or None")
+    start, end = _resolve_range(single["from"], single["to"], tzinfo_of(tz), now, default_days)
 
     fmt = "csv" if single["format"] is None else single["format"].lower()
     if fmt not in FORMATS:

@@ -108,6 +108,9 @@ def build_http_app(store: Store, metrics_: Metrics) -> web.Application:
     app.router.add_get(REPORT_PATH, report)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
+    from query.export_http import add_export_routes  # here: export_http imports this module
+
+    add_export_routes(app)
     return app
 
 

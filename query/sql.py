@@ -13,6 +13,16 @@ Shape of the statement::
     [LIMIT {row_limit:UInt64}]
     SETTINGS ...
 
+With a landing window (the export job, CONTRACT §6) the inner WHERE also holds
+``ingested_at > {ingested_after_ms} AND ingested_at <= {ingested_until_ms}``. That
+condition must be applied *after* FINAL picked each event's surviving (earliest
+landed) copy, never to the raw copies, or a duplicate landing in a later window
+would surface again; the statement pins the two settings that could change that
+(`FINAL_FILTER_SETTINGS`), whatever a server profile says.
+
+An end of the ``occurred_at`` range at `query.filters.EARLIEST` / ``LATEST`` (an
+unbounded export range) adds no condition.
+
 The inner query renames the columns so that no output alias (``email``,
 ``content_title``…) can ever shadow a column in WHERE or ORDER BY (ClickHouse
 resolves an alias before a column of the same name). ``FINAL`` collapses the
@@ -27,12 +37,14 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from query.filters import FORMATS, ReportFilters
+from query.filters import EARLIEST, FORMATS, LATEST, ReportFilters
 
 __all__ = [
     "COLUMNS",
+    "FINAL_FILTER_SETTINGS",
     "FORMULA_GUARDED",
     "Query",
+    "build_count_query",
     "build_report_query",
     "clickhouse_format",
     "output_settings",
@@ -82,6 +94,13 @@ _COMMON_SETTINGS: tuple[tuple[str, str], ...] = (
     ("output_format_json_validate_utf8", "1"),
     ("format_csv_delimiter", "','"),
     ("output_format_csv_crlf_end_of_line", "1"),
+)
+#: Keep filters on non-key columns (``ingested_at``) after FINAL: no PREWHERE before it, and a
+#: skip index (``idx_ingested_at``) may only prune if the granules are expanded to every part
+#: holding the same keys (otherwise FINAL could see a later duplicate without its original).
+FINAL_FILTER_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("optimize_move_to_prewhere_if_final", "0"),
+    ("use_skip_indexes_if_final_exact_mode", "1"),
 )
 
 
@@ -134,13 +153,25 @@ def _in_list_ci(column: str, param: str) -> str:
     return f"has(arrayMap(x -> lowerUTF8(x), {{{param}:Array(String)}}), lowerUTF8({column}))"
 
 
-def _where(filters: ReportFilters, params: dict[str, object]) -> list[str]:
-    params["start_ms"] = _epoch_ms(filters.start)
-    params["end_ms"] = _epoch_ms(filters.end)
-    clauses = [
-        "occurred_at >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC')",
-        "occurred_at < fromUnixTimestamp64Milli({end_ms:Int64}, 'UTC')",
-    ]
+def _where(
+    filters: ReportFilters,
+    params: dict[str, object],
+    ingested_after_ms: int | None = None,
+    ingested_until_ms: int | None = None,
+) -> list[str]:
+    clauses = []
+    if filters.start > EARLIEST:
+        params["start_ms"] = _epoch_ms(filters.start)
+        clauses.append("occurred_at >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC')")
+    if filters.end < LATEST:
+        params["end_ms"] = _epoch_ms(filters.end)
+        clauses.append("occurred_at < fromUnixTimestamp64Milli({end_ms:Int64}, 'UTC')")
+    if ingested_after_ms is not None:
+        params["ingested_after_ms"] = _check_ms("ingested_after_ms", ingested_after_ms)
+        clauses.append("ingested_at > fromUnixTimestamp64Milli({ingested_after_ms:Int64}, 'UTC')")
+    if ingested_until_ms is not None:
+        params["ingested_until_ms"] = _check_ms("ingested_until_ms", ingested_until_ms)
+        clauses.append("ingested_at <= fromUnixTimestamp64Milli({ingested_until_ms:Int64}, 'UTC')")
     if filters.panoramas:
         params["panoramas"] = list(filters.panoramas)
         clauses.append(f"({_in_list('panorama_id', 'panoramas')} OR {_in_list_ci('panorama_name', 'panoramas')})")
@@ -158,7 +189,20 @@ def _where(filters: ReportFilters, params: dict[str, object]) -> list[str]:
         if values:
             params[param] = list(values)
             clauses.append(_in_list_ci(column, param) if folded else _in_list(column, param))
-    return clauses
+    return clauses or ["1"]
+
+
+def _check_ms(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        raise ValueError(f"{name} must be an Int64 of epoch milliseconds, not {value!r}")
+    return value
+
+
+def _settings_clause(fmt: str, windowed: bool) -> str:
+    clause = output_settings(fmt)
+    if windowed:
+        clause += ", " + ", ".join(f"{name} = {value}" for name, value in FINAL_FILTER_SETTINGS)
+    return clause
 
 
 def _epoch_ms(instant: datetime) -> int:
@@ -186,7 +230,15 @@ def _select_list(filters: ReportFilters, fmt: str, params: dict[str, object]) ->
     return items
 
 
-def build_report_query(filters: ReportFilters, *, database: str, table: str, output: str | None = None) -> Query:
+def build_report_query(
+    filters: ReportFilters,
+    *,
+    database: str,
+    table: str,
+    output: str | None = None,
+    ingested_after_ms: int | None = None,
+    ingested_until_ms: int | None = None,
+) -> Query:
     """Build the report statement for ``filters``.
 
     Args:
@@ -196,19 +248,21 @@ def build_report_query(filters: ReportFilters, *, database: str, table: str, out
         output: report format (``csv``/``json``/``ndjson``); defaults to ``filters.fmt``.
             Decides the formula guard and must match the ``fmt`` given to the client
             (``clickhouse_format(output)``).
+        ingested_after_ms: only rows that landed strictly after this instant (epoch ms).
+        ingested_until_ms: only rows that landed at or before this instant (epoch ms).
 
     Returns:
         The SQL (ending with its ``SETTINGS`` clause, no ``FORMAT``) and its parameters.
 
     Raises:
-        ValueError: bad identifier or format.
+        ValueError: bad identifier, format or landing bound.
     """
     fmt = filters.fmt if output is None else output
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}")
     source = f"{quote_identifier(database, 'database')}.{quote_identifier(table, 'table')}"
     params: dict[str, object] = {}
-    where = _where(filters, params)
+    where = _where(filters, params, ingested_after_ms, ingested_until_ms)
     select = _select_list(filters, fmt, params)
     inner = ",\n        ".join(f"{col} AS r_{col}" for col in _INNER_COLUMNS)
     lines = [
@@ -225,5 +279,36 @@ def build_report_query(filters: ReportFilters, *, database: str, table: str, out
     if filters.limit is not None:
         params["row_limit"] = filters.limit
         lines.append("LIMIT {row_limit:UInt64}")
-    lines.append(f"SETTINGS {output_settings(fmt)}")
+    windowed = ingested_after_ms is not None or ingested_until_ms is not None
+    lines.append(f"SETTINGS {_settings_clause(fmt, windowed)}")
+    return Query(sql="\n".join(lines), params=params)
+
+
+def build_count_query(
+    filters: ReportFilters,
+    *,
+    database: str,
+    table: str,
+    ingested_after_ms: int | None = None,
+    ingested_until_ms: int | None = None,
+) -> Query:
+    """Build ``SELECT count()`` of the rows `build_report_query` would return (``limit`` ignored).
+
+    The result is one row with one ``UInt64``; run it with ``query_rows``.
+
+    Raises:
+        ValueError: bad identifier or landing bound.
+    """
+    source = f"{quote_identifier(database, 'database')}.{quote_identifier(table, 'table')}"
+    params: dict[str, object] = {}
+    where = _where(filters, params, ingested_after_ms, ingested_until_ms)
+    windowed = ingested_after_ms is not None or ingested_until_ms is not None
+    settings = ", ".join(f"{name} = {value}" for name, value in FINAL_FILTER_SETTINGS) if windowed else ""
+    lines = [
+        "SELECT count()",
+        f"FROM {source} FINAL",
+        "WHERE " + "\n  AND ".join(where),
+    ]
+    if settings:
+        lines.append(f"SETTINGS {settings}")
     return Query(sql="\n".join(lines), params=params)

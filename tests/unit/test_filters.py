@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actionlog.errors import BadParameter
-from query.filters import ReportFilters, parse_report_params
+from query.filters import EARLIEST, LATEST, ReportFilters, parse_report_params
 
 NOW = datetime(2026, 11, 28, 15, 30, 45, 123456, tzinfo=UTC)
 NOW_MS = datetime(2026, 11, 28, 15, 30, 45, 123000, tzinfo=UTC)
@@ -108,6 +108,55 @@ DEFAULTS = [
 def test_default_range(params: dict[str, str], want_start: datetime, want_end: datetime) -> None:
     got = parse(**params)
     assert (got.start, got.end) == (want_start, want_end)
+
+
+DEFAULT_DAYS_RANGES = [
+    # (default_days, params, expected start, expected end)
+    (30, {}, NOW_MS - timedelta(days=30), NOW_MS + MS),
+    (7, {}, NOW_MS - timedelta(days=7), NOW_MS + MS),
+    (1, {"to": "2026-11-03"}, utc("2026-11-03T00:00:00Z"), utc("2026-11-04T00:00:00Z")),
+    (7, {"to": "2026-11-03T12:00:00Z"}, utc("2026-10-27T12:00:00Z"), utc("2026-11-03T12:00:00Z")),
+    # None (the export job): an end not given is unbounded, now plays no part
+    (None, {}, EARLIEST, LATEST),
+    (None, {"from": "2026-11-01"}, utc("2026-11-01T00:00:00Z"), LATEST),
+    (None, {"from": "2099-01-01"}, utc("2099-01-01T00:00:00Z"), LATEST),  # the future is fine
+    (None, {"to": "2026-11-03"}, EARLIEST, utc("2026-11-04T00:00:00Z")),
+    (None, {"to": "2026-11-03T12:00:00+01:00"}, EARLIEST, utc("2026-11-03T11:00:00Z")),
+    (
+        None,
+        {"from": "2026-11-01", "to": "2026-11-03", "tz": "Europe/Paris"},
+        utc("2026-10-31T23:00:00Z"),
+        utc("2026-11-03T23:00:00Z"),
+    ),
+    (None, {"from": "1900-01-01", "to": "2299-12-31"}, EARLIEST, LATEST),
+]
+
+
+@pytest.mark.parametrize(("days", "params", "want_start", "want_end"), DEFAULT_DAYS_RANGES)
+def test_default_days(days: int | None, params: dict[str, str], want_start: datetime, want_end: datetime) -> None:
+    got = parse_report_params({k: [v] for k, v in params.items()}, now=NOW, default_days=days)
+    assert (got.start, got.end) == (want_start, want_end)
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"to": "1900-01-01T00:00:00Z"}, "to"),
+        ({"to": "1900-01-01T00:00:00+01:00"}, "to"),
+        ({"from": "2026-11-04", "to": "2026-11-03"}, "from"),
+        ({"from": "2026-13-01"}, "from"),
+    ],
+)
+def test_default_days_none_errors(params: dict[str, str], param: str) -> None:
+    with pytest.raises(BadParameter) as info:
+        parse_report_params({k: [v] for k, v in params.items()}, now=NOW, default_days=None)
+    assert info.value.param == param
+
+
+@pytest.mark.parametrize("days", [0, -1])
+def test_default_days_must_be_positive(days: int) -> None:
+    with pytest.raises(ValueError):
+        parse_report_params({}, now=NOW, default_days=days)
 
 
 def test_defaults_of_other_fields() -> None:

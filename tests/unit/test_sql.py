@@ -10,8 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from query.filters import ReportFilters
-from query.sql import COLUMNS, build_report_query, clickhouse_format, quote_identifier
+from query.filters import EARLIEST, LATEST, ReportFilters
+from query.sql import (
+    COLUMNS,
+    FINAL_FILTER_SETTINGS,
+    build_count_query,
+    build_report_query,
+    clickhouse_format,
+    quote_identifier,
+)
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = datetime(2026, 11, 4, 12, 0, 0, 5000, tzinfo=UTC)
@@ -151,6 +158,118 @@ def test_all_filters_are_anded() -> None:
     where = sql.split("WHERE ", 1)[1].split("\n)", 1)[0]
     assert where.count("\n      AND ") == 2 - 1 + len(FILTERS)
     assert set(placeholders(sql)) == set(params) == {"start_ms", "end_ms"} | {p for _, _, p, _ in FILTERS}
+
+
+# ---------------------------------------------------------------- landing window and unbounded range
+
+AFTER = "ingested_at > fromUnixTimestamp64Milli({ingested_after_ms:Int64}, 'UTC')"
+UNTIL = "ingested_at <= fromUnixTimestamp64Milli({ingested_until_ms:Int64}, 'UTC')"
+OCC_START = "occurred_at >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC')"
+OCC_END = "occurred_at < fromUnixTimestamp64Milli({end_ms:Int64}, 'UTC')"
+
+WINDOWS = [
+    # (start, end, ingested_after_ms, ingested_until_ms, clauses present, clauses absent, params)
+    (
+        START,
+        END,
+        None,
+        None,
+        [OCC_START, OCC_END],
+        [AFTER, UNTIL],
+        {"start_ms": 1_793_491_200_000, "end_ms": 1_793_793_600_005},
+    ),
+    (
+        START,
+        END,
+        0,
+        1_795_000_000_000,
+        [OCC_START, OCC_END, AFTER, UNTIL],
+        [],
+        {
+            "start_ms": 1_793_491_200_000,
+            "end_ms": 1_793_793_600_005,
+            "ingested_after_ms": 0,
+            "ingested_until_ms": 1_795_000_000_000,
+        },
+    ),
+    (
+        START,
+        END,
+        5,
+        None,
+        [AFTER],
+        [UNTIL],
+        {"start_ms": 1_793_491_200_000, "end_ms": 1_793_793_600_005, "ingested_after_ms": 5},
+    ),
+    (EARLIEST, LATEST, 5, 9, [AFTER, UNTIL], [OCC_START, OCC_END], {"ingested_after_ms": 5, "ingested_until_ms": 9}),
+    (
+        EARLIEST,
+        END,
+        None,
+        9,
+        [OCC_END, UNTIL],
+        [OCC_START, AFTER],
+        {"end_ms": 1_793_793_600_005, "ingested_until_ms": 9},
+    ),
+    (
+        START,
+        LATEST,
+        -1,
+        None,
+        [OCC_START, AFTER],
+        [OCC_END, UNTIL],
+        {"start_ms": 1_793_491_200_000, "ingested_after_ms": -1},
+    ),
+]
+
+
+@pytest.mark.parametrize(("start", "end", "after", "until", "present", "absent", "want"), WINDOWS)
+def test_landing_window_and_range_bounds(
+    start: datetime,
+    end: datetime,
+    after: int | None,
+    until: int | None,
+    present: list[str],
+    absent: list[str],
+    want: dict[str, object],
+) -> None:
+    filters = replace(BASE, start=start, end=end)
+    for query in (
+        build_report_query(filters, database="d", table="t", ingested_after_ms=after, ingested_until_ms=until),
+        build_count_query(filters, database="d", table="t", ingested_after_ms=after, ingested_until_ms=until),
+    ):
+        for clause in present:
+            assert clause in query.sql
+        for clause in absent:
+            assert clause not in query.sql
+        assert query.params == want
+        assert set(placeholders(query.sql)) == set(want)
+        assert "FROM `d`.`t` FINAL" in query.sql
+        windowed = after is not None or until is not None
+        for name, value in FINAL_FILTER_SETTINGS:
+            assert (f"{name} = {value}" in query.sql.splitlines()[-1]) is windowed
+
+
+def test_no_condition_at_all_still_makes_a_where() -> None:
+    query = build_count_query(replace(BASE, start=EARLIEST, end=LATEST), database="d", table="t")
+    assert query.sql == "SELECT count()\nFROM `d`.`t` FINAL\nWHERE 1"
+    assert query.params == {}
+
+
+def test_count_query_ignores_limit_and_keeps_filters() -> None:
+    filters = replace(BASE, limit=3, types=("enrollment",), learners=("u-1",))
+    query = build_count_query(filters, database="d", table="t", ingested_after_ms=1, ingested_until_ms=2)
+    assert "LIMIT" not in query.sql and "row_limit" not in query.params
+    assert query.params["types"] == ["enrollment"] and query.params["learners"] == ["u-1"]
+    assert query.sql.startswith("SELECT count()\nFROM `d`.`t` FINAL\nWHERE ")
+
+
+@pytest.mark.parametrize("bad", [1.5, "5", True, 2**63, -(2**63) - 1])
+def test_bad_landing_bound(bad: object) -> None:
+    with pytest.raises(ValueError):
+        build_report_query(BASE, database="d", table="t", ingested_after_ms=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        build_count_query(BASE, database="d", table="t", ingested_until_ms=bad)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- timestamp and formula guard

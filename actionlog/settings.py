@@ -115,12 +115,15 @@ class KafkaSettings:
 
     bootstrap_servers: str = "localhost:9092"
     topics: TopicSettings = field(default_factory=TopicSettings)
+    #: Seconds without heartbeat before a crashed consumer's partitions move to another worker.
+    session_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> KafkaSettings:
         return cls(
             bootstrap_servers=_get(env, "KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
             topics=TopicSettings.from_env(env),
+            session_timeout=_float(env, "ACTIONLOG_KAFKA_SESSION_TIMEOUT", cls.session_timeout),
         )
 
 

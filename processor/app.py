@@ -44,6 +44,8 @@ def create_app(settings: Settings, metrics: Metrics, codec: AvroCodec) -> faust.
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.kafka.session_timeout,
+        broker_heartbeat_interval=settings.kafka.session_timeout / 4,
         producer_acks=-1,
         producer_linger_ms=5,
         producer_max_batch_size=1_048_576,
@@ -51,6 +53,7 @@ def create_app(settings: Settings, metrics: Metrics, codec: AvroCodec) -> faust.
         producer_max_request_size=topics.dlq_max_message_bytes + 64 * 1024,
         consumer_max_fetch_size=max(4 * 1024 * 1024, topics.max_message_bytes),
         stream_buffer_maxsize=max(4096, settings.processor.batch_size * 4),
+        broker_max_poll_records=5000,
         logging_config=None,
     )
     source = app.topic(*topics.inputs, key_serializer="raw", value_serializer="raw", allow_empty=True)

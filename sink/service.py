@@ -65,6 +65,8 @@ class ClickHouseSink:
             max_poll_records=s.sink.batch_rows,
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=8 * 1024 * 1024,
+            session_timeout_ms=int(s.kafka.session_timeout * 1000),
+            heartbeat_interval_ms=int(s.kafka.session_timeout * 250),
         )
         consumer.subscribe([self.topic], listener=_Listener(self))
         self._consumer = consumer

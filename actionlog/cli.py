@@ -38,8 +38,10 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--loglevel", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--sink/--no-sink", default=True, show_default=True, help="Land the event log in ClickHouse.")
+@click.option("--http/--no-http", default=True, show_default=True, help="Serve reports, exports and /metrics.")
 @click.pass_context
-def worker(ctx: click.Context, loglevel: str) -> None:
+def worker(ctx: click.Context, loglevel: str, sink: bool, http: bool) -> None:
     """Run the worker: normalizer agent, ClickHouse sink and HTTP server (reports, /metrics)."""
     from actionlog.worker import run_worker
 
@@ -47,7 +49,7 @@ def worker(ctx: click.Context, loglevel: str) -> None:
     for name in ("clickhouse_connect", "aiokafka"):
         logging.getLogger(name).propagate = True
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_worker(settings, loglevel=loglevel)
+    run_worker(settings, loglevel=loglevel, sink=sink, http=http)
 
 
 @cli.group()

@@ -15,7 +15,7 @@ from processor.avro import AvroCodec
 from processor.topics import ensure_topics
 from query.http import HttpServer, build_http_app
 from sink.service import ClickHouseSink
-from sink.store import Store
+from sink.store import Store, worker_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +55,25 @@ def build_worker_app(settings: Settings, store: Store, *, sink: bool = True, htt
     return app
 
 
-def run_worker(settings: Settings, *, loglevel: str = "info") -> None:
-    """Create topics and schema, then run until SIGTERM/SIGINT (blocking)."""
+def run_worker(settings: Settings, *, loglevel: str = "info", sink: bool = True, http: bool = True) -> None:
+    """Create topics and schema, then run until SIGTERM/SIGINT (blocking).
+
+    With the embedded store already held by a live worker, this worker joins as a normalizer only:
+    the holder lands the log and serves HTTP (a ClickHouse server lets every worker do all three).
+    """
     created = asyncio.run(ensure_topics(settings.kafka))
     if created:
         log.info("created topics: %s", ", ".join(created))
     asyncio.set_event_loop(asyncio.new_event_loop())
-    store = Store(settings.clickhouse).connect()
-    store.ensure_schema()
-    app = build_worker_app(settings, store)
+    holder = worker_endpoint(settings.clickhouse)
+    if holder is not None and (sink or http):
+        log.warning("the embedded store is held by the worker at %s: this worker only normalizes", holder)
+        sink = http = False
+    store = Store(settings.clickhouse)
+    if sink or http:
+        store.connect()
+        store.ensure_schema()
+    app = build_worker_app(settings, store, sink=sink, http=http)
     worker: Any = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from actionlog.settings import Settings
 from processor.dlq import original_headers, parse_dead_letter, replay_count
+from processor.topics import partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,8 @@ async def replay(
     await consumer.start()
     await producer.start()
     try:
-        partitions = consumer.partitions_for_topic(topics.dlq) or set()
-        if not partitions:
-            await consumer.topics()  # refresh metadata once
-            partitions = consumer.partitions_for_topic(topics.dlq) or set()
-        tps = [TopicPartition(topics.dlq, p) for p in sorted(partitions)]
+        partitions = (await partitions_of(settings.kafka.bootstrap_servers, [topics.dlq])).get(topics.dlq, [])
+        tps = [TopicPartition(topics.dlq, p) for p in partitions]
         if not tps:
             return result
         consumer.assign(tps)

@@ -45,3 +45,14 @@ async def ensure_topics(kafka: KafkaSettings) -> list[str]:
         return created
     finally:
         await admin.close()
+
+
+async def partitions_of(bootstrap_servers: str, topics: list[str]) -> dict[str, list[int]]:
+    """Partition numbers of each existing topic (missing topics map to an empty list)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="actionlog-admin")
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return {d["topic"]: sorted(p["partition"] for p in d["partitions"]) for d in described}

@@ -235,10 +235,15 @@ class Store:
             tmp.replace(path)
 
     def withdraw_endpoint(self) -> None:
+        """Remove the endpoint file if this process wrote it (never another worker's)."""
         path = self.endpoint_path()
-        if path is not None:
-            with contextlib.suppress(FileNotFoundError):
+        if path is None:
+            return
+        try:
+            if json.loads(path.read_text()).get("pid") == os.getpid():
                 path.unlink()
+        except (OSError, ValueError):
+            pass
 
 
 def worker_endpoint(settings: ClickHouseSettings) -> str | None:

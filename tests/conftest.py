@@ -20,6 +20,28 @@ def _docker_answers() -> bool:
         return False
 
 
+class BrokerControl:
+    """Stop/start of the session's local broker (None when the cluster is not ours)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.script = str(ROOT / "scripts" / "kafka.sh")
+
+    def stop(self) -> None:
+        subprocess.run([self.script, "stop"], env=self.env, check=True)
+
+    def start(self) -> None:
+        subprocess.run([self.script, "start"], env=self.env, check=True)
+
+
+_CONTROL: dict[str, BrokerControl | None] = {"broker": None}
+
+
+@pytest.fixture(scope="session")
+def broker_control(kafka_bootstrap: str) -> BrokerControl | None:
+    return _CONTROL["broker"]
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """A real broker for the whole session.
@@ -43,6 +65,7 @@ def kafka_bootstrap() -> Iterator[str]:
     script = str(ROOT / "scripts" / "kafka.sh")
     subprocess.run([script, "reset"], env=env, check=True)
     subprocess.run([script, "start"], env=env, check=True)
+    _CONTROL["broker"] = BrokerControl(env)
     try:
         yield f"127.0.0.1:{port}"
     finally:

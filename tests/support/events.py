@@ -13,10 +13,30 @@ import orjson
 
 from actionlog.catalog import SOURCES_BY_TYPE
 
-WORDS = (
-    "intro advanced safety compliance leadership onboarding python data privacy security sales "
-    "negotiation excel cloud kubernetes agile scrum ethics wellbeing finance accounting design"
-).split()
+WORDS = [
+    "intro",
+    "advanced",
+    "safety",
+    "compliance",
+    "leadership",
+    "onboarding",
+    "python",
+    "data",
+    "privacy",
+    "security",
+    "sales",
+    "negotiation",
+    "excel",
+    "cloud",
+    "kubernetes",
+    "agile",
+    "scrum",
+    "ethics",
+    "wellbeing",
+    "finance",
+    "accounting",
+    "design",
+]
 CONTENT_TYPES = ("course", "webinar", "video", "learning_path", "assessment", "microlearning")
 PAIRS: tuple[tuple[str, str], ...] = tuple((t, s) for t, ss in SOURCES_BY_TYPE.items() for s in ss)
 
@@ -35,8 +55,9 @@ class Generated:
         return orjson.dumps(self.event)
 
 
-def events(n: int, *, seed: int = 7, days: int = 30, end: datetime | None = None, panoramas: int = 20,
-           learners: int = 5000) -> Iterator[Generated]:
+def events(
+    n: int, *, seed: int = 7, days: int = 30, end: datetime | None = None, panoramas: int = 20, learners: int = 5000
+) -> Iterator[Generated]:
     """``n`` valid events spread over ``days`` days before ``end``, every Type/Source pair in turn."""
     rng = random.Random(seed)
     end = end or datetime(2026, 11, 28, tzinfo=UTC)

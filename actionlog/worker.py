@@ -12,6 +12,7 @@ from actionlog.metrics import Metrics
 from actionlog.settings import Settings
 from processor.app import create_app
 from processor.avro import AvroCodec
+from processor.kafka_engine import KafkaNormalizer
 from processor.topics import ensure_topics
 from query.http import HttpServer, build_http_app
 from sink.service import ClickHouseSink
@@ -24,7 +25,20 @@ def build_worker_app(settings: Settings, store: Store, *, sink: bool = True, htt
     """The Faust app with the sink and HTTP server attached as long-running tasks."""
     metrics = Metrics()
     codec = AvroCodec()
-    app = create_app(settings, metrics, codec)
+    faust_agent = settings.processor.engine == "faust"
+    app = create_app(settings, metrics, codec, agent=faust_agent)
+
+    if not faust_agent:
+
+        @app.task
+        async def run_normalizer() -> None:
+            try:
+                await KafkaNormalizer(settings, metrics, codec).run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("normalizer crashed")
+                await app.crash(exc)
 
     if sink:
 

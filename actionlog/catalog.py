@@ -98,9 +98,7 @@ SOURCES_BY_TYPE: dict[str, tuple[str, ...]] = {
     ),
 }
 
-ALL_SOURCES: tuple[str, ...] = tuple(
-    dict.fromkeys(source for t in TYPES for source in SOURCES_BY_TYPE[t])
-)
+ALL_SOURCES: tuple[str, ...] = tuple(dict.fromkeys(source for t in TYPES for source in SOURCES_BY_TYPE[t]))
 
 # Per type: canonical source -> itself (a dict so that a lookup is one hash probe).
 _BY_TYPE: MappingProxyType[str, dict[str, str]] = MappingProxyType(

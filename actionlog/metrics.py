@@ -37,7 +37,9 @@ class Metrics:
             "actionlog_sink_undecodable", "Messages on the log topic that were not our Avro records", registry=r
         )
         self.sink_insert_seconds = Histogram(
-            "actionlog_sink_insert_seconds", "Time to insert one batch", registry=r,
+            "actionlog_sink_insert_seconds",
+            "Time to insert one batch",
+            registry=r,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.sink_buffered = Gauge("actionlog_sink_buffered_rows", "Rows waiting in the sink's buffer", registry=r)

@@ -1,9 +1,16 @@
-"""``actionlog worker``: one process running the normalizer agent, the sink and the HTTP server."""
+"""``actionlog worker``: one process running the normalizer, the sink and the HTTP server.
+
+The normalizer is the Faust agent (default) or the same step on a plain aiokafka consumer
+(``ACTIONLOG_PROCESSOR_ENGINE=aiokafka``, run without Faust under a small asyncio supervisor).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import faust
@@ -21,52 +28,76 @@ from sink.store import Store, worker_endpoint
 log = logging.getLogger(__name__)
 
 
+async def serve_http(settings: Settings, store: Store, metrics: Metrics) -> None:
+    """Serve reports, exports and /metrics until cancelled; publishes the endpoint file."""
+    server = HttpServer(build_http_app(store, metrics), settings.http.host, settings.http.port)
+    url = await server.start()
+    store.publish_endpoint(url)
+    log.info("HTTP on %s (reports: %s/reports/content-actions-log)", url, url)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        store.withdraw_endpoint()
+        await server.stop()
+
+
+def _services(
+    settings: Settings, store: Store, metrics: Metrics, codec: AvroCodec, *, sink: bool, http: bool
+) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
+    services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
+    if sink:
+        services["sink"] = lambda: ClickHouseSink(settings, store, codec, metrics).run()
+    if http:
+        services["http"] = lambda: serve_http(settings, store, metrics)
+    return services
+
+
 def build_worker_app(settings: Settings, store: Store, *, sink: bool = True, http: bool = True) -> faust.App:
-    """The Faust app with the sink and HTTP server attached as long-running tasks."""
+    """The Faust app (normalizer agent) with the sink and HTTP server attached as app tasks."""
     metrics = Metrics()
     codec = AvroCodec()
-    faust_agent = settings.processor.engine == "faust"
-    app = create_app(settings, metrics, codec, agent=faust_agent)
-
-    if not faust_agent:
-
-        @app.task
-        async def run_normalizer() -> None:
-            try:
-                await KafkaNormalizer(settings, metrics, codec).run()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.exception("normalizer crashed")
-                await app.crash(exc)
-
-    if sink:
-
-        @app.task
-        async def run_sink() -> None:
-            try:
-                await ClickHouseSink(settings, store, codec, metrics).run()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the worker must not limp on without its sink
-                log.exception("sink crashed")
-                await app.crash(exc)
-
-    if http:
-
-        @app.task
-        async def run_http() -> None:
-            server = HttpServer(build_http_app(store, metrics), settings.http.host, settings.http.port)
-            url = await server.start()
-            store.publish_endpoint(url)
-            log.info("HTTP on %s (reports: %s/reports/content-actions-log)", url, url)
-            try:
-                await asyncio.Event().wait()
-            finally:
-                store.withdraw_endpoint()
-                await server.stop()
-
+    app = create_app(settings, metrics, codec)
+    for name, factory in _services(settings, store, metrics, codec, sink=sink, http=http).items():
+        app.task(_crash_on_error(app, name, factory))
     return app
+
+
+def _crash_on_error(app: faust.App, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], Any]:
+    async def run() -> None:
+        try:
+            await factory()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the worker must not limp on without one of its parts
+            log.exception("%s crashed", name)
+            await app.crash(exc)
+
+    run.__name__ = f"run_{name}"
+    return run
+
+
+async def run_plain(settings: Settings, store: Store, *, sink: bool = True, http: bool = True) -> None:
+    """The aiokafka engine: normalizer, sink and HTTP as tasks; SIGTERM/SIGINT stop them all."""
+    metrics = Metrics()
+    codec = AvroCodec()
+    factories = _services(settings, store, metrics, codec, sink=sink, http=http)
+    factories["normalizer"] = lambda: KafkaNormalizer(settings, metrics, codec).run()
+    tasks = {asyncio.create_task(f(), name=name): name for name, f in factories.items()}
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception() is not None]
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if failed:
+        raise failed[0].exception()  # type: ignore[misc]
+    log.info("worker stopped")
 
 
 def run_worker(settings: Settings, *, loglevel: str = "info", sink: bool = True, http: bool = True) -> None:
@@ -78,7 +109,6 @@ def run_worker(settings: Settings, *, loglevel: str = "info", sink: bool = True,
     created = asyncio.run(ensure_topics(settings.kafka))
     if created:
         log.info("created topics: %s", ", ".join(created))
-    asyncio.set_event_loop(asyncio.new_event_loop())
     holder = worker_endpoint(settings.clickhouse)
     if holder is not None and (sink or http):
         log.warning("the embedded store is held by the worker at %s: this worker only normalizes", holder)
@@ -87,9 +117,13 @@ def run_worker(settings: Settings, *, loglevel: str = "info", sink: bool = True,
     if sink or http:
         store.connect()
         store.ensure_schema()
-    app = build_worker_app(settings, store, sink=sink, http=http)
-    worker: Any = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     try:
+        if settings.processor.engine == "aiokafka":
+            asyncio.run(run_plain(settings, store, sink=sink, http=http))
+            return
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        app = build_worker_app(settings, store, sink=sink, http=http)
+        worker: Any = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
         worker.execute_from_commandline()
     finally:
         store.withdraw_endpoint()

@@ -12,14 +12,14 @@ raises out of an event (Faust would ack it in a ``finally``): produce failures a
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import faust
 
 from actionlog.metrics import Metrics
 from actionlog.settings import Settings
 from processor.avro import AvroCodec
-from processor.normalizer import Normalizer
+from processor.normalizer import Normalizer, one_by_one
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,14 @@ def create_app(settings: Settings, metrics: Metrics, codec: AvroCodec, *, agent:
     async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
         return await app.producer.send(topic, key, value, None, None, headers)
 
+    produce_all = one_by_one(send)
+
     @app.agent(source, concurrency=1, name="normalizer")
     async def normalize_agent(stream: faust.StreamT) -> None:
-        async for events in stream.noack_take(settings.processor.batch_size, within=settings.processor.batch_seconds):
-            await normalizer.handle([event.message for event in events], send)
+        # noack_take is on faust.Stream, not on the StreamT interface the decorator types.
+        take = cast(faust.Stream, stream).noack_take
+        async for events in take(settings.processor.batch_size, within=settings.processor.batch_seconds):
+            await normalizer.handle([event.message for event in events], produce_all)
             for event in events:
                 await stream.ack(event)
 

@@ -7,16 +7,18 @@ Faust agent to a few thousand events per second on this kind of machine (see REA
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from actionlog.metrics import Metrics
 from actionlog.settings import Settings
 from processor.avro import AvroCodec
-from processor.normalizer import Normalizer
+from processor.normalizer import Normalizer, Output
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +56,8 @@ class KafkaNormalizer:
             max_request_size=topics.dlq_max_message_bytes + 64 * 1024,
         )
 
-        async def send(topic: str, key: bytes | None, value: bytes | None, headers: Any) -> Any:
-            return await producer.send(topic, value, key=key, headers=headers)
-
         await producer.start()
+        produce_all = BatchProducer(producer)
         await consumer.start()
         log.info("normalizer (aiokafka engine) consuming %s", ", ".join(topics.inputs))
         try:
@@ -66,7 +66,7 @@ class KafkaNormalizer:
                 if not batch:
                     continue
                 messages = [m for msgs in batch.values() for m in msgs]
-                await self.normalizer.handle(messages, send)
+                await self.normalizer.handle(messages, produce_all)
                 offsets = {TopicPartition(tp.topic, tp.partition): msgs[-1].offset + 1 for tp, msgs in batch.items()}
                 try:
                     await consumer.commit(offsets)
@@ -76,3 +76,59 @@ class KafkaNormalizer:
         finally:
             await consumer.stop()
             await producer.stop()
+
+
+class BatchProducer:
+    """Produces outputs as one record batch per partition (aiokafka's batch API).
+
+    Per-message ``send`` costs a future and a task per record; a batch costs one per partition.
+    Keyed records go where Kafka's default partitioner (murmur2) puts them, like ``send`` would;
+    unkeyed ones are spread round-robin.
+    """
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+        self.partitioner = DefaultPartitioner()
+        self._partitions: dict[str, list[int]] = {}
+        self._rr = 0
+
+    async def _partitions_of(self, topic: str) -> list[int]:
+        parts = self._partitions.get(topic)
+        if parts is None:
+            parts = self._partitions[topic] = sorted(await self.producer.partitions_for(topic))
+        return parts
+
+    async def __call__(self, outputs: list[Output]) -> tuple[list[Output], BaseException | None]:
+        groups: dict[tuple[str, int], list[Output]] = {}
+        for out in outputs:
+            topic, key = out[0], out[1]
+            parts = await self._partitions_of(topic)
+            if key is None:
+                self._rr += 1
+                partition = parts[self._rr % len(parts)]
+            else:
+                partition = self.partitioner(key, parts, parts)
+            groups.setdefault((topic, partition), []).append(out)
+        sent: list[tuple[list[Output], Any]] = []
+        for (topic, partition), items in groups.items():
+            batch = self.producer.create_batch()
+            chunk: list[Output] = []
+            for item in items:
+                _, key, value, headers = item
+                if batch.append(key=key, value=value, timestamp=None, headers=list(headers or ())) is None:
+                    if chunk:
+                        sent.append((chunk, await self.producer.send_batch(batch, topic, partition=partition)))
+                    batch, chunk = self.producer.create_batch(), []
+                    if batch.append(key=key, value=value, timestamp=None, headers=list(headers or ())) is None:
+                        raise ValueError(f"a record for {topic} does not fit in an empty batch")
+                chunk.append(item)
+            if chunk:
+                sent.append((chunk, await self.producer.send_batch(batch, topic, partition=partition)))
+        failed: list[Output] = []
+        first: BaseException | None = None
+        results = await asyncio.gather(*(fut for _, fut in sent), return_exceptions=True)
+        for (chunk, _), result in zip(sent, results, strict=True):
+            if isinstance(result, BaseException):
+                failed.extend(chunk)
+                first = first or result
+        return failed, first

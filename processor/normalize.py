@@ -133,12 +133,7 @@ def normalize(
     source = get("source")
     learner = get("learner")
     content = get("content")
-    if (
-        type(event_id) is not str
-        or type(source) is not str
-        or type(learner) is not dict
-        or type(content) is not dict
-    ):
+    if type(event_id) is not str or type(source) is not str or type(learner) is not dict or type(content) is not dict:
         return _refused(obj, action_type)
     if not event_id or len(event_id) > MAX_EVENT_ID_LENGTH:
         return _refused(obj, action_type)

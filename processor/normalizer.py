@@ -23,6 +23,21 @@ log = logging.getLogger(__name__)
 Output = tuple[str, bytes | None, bytes | None, Any]
 #: send(topic, key, value, headers) -> awaitable of the broker's acknowledgement
 Send = Callable[[str, bytes | None, bytes | None, Any], Awaitable[Awaitable[Any]]]
+#: produce_all(outputs) -> the outputs whose produce failed (after waiting for every ack)
+ProduceAll = Callable[[list[Output]], Awaitable[tuple[list[Output], BaseException | None]]]
+
+
+def one_by_one(send: Send) -> ProduceAll:
+    """A ProduceAll that sends each output on its own and waits for every acknowledgement."""
+
+    async def produce_all(outputs: list[Output]) -> tuple[list[Output], BaseException | None]:
+        futures = [await send(t, k, v, h) for t, k, v, h in outputs]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        failed = [item for item, r in zip(outputs, results, strict=True) if isinstance(r, BaseException)]
+        first = next((r for r in results if isinstance(r, BaseException)), None)
+        return failed, first
+
+    return produce_all
 
 
 class UpstreamMessage(Protocol):
@@ -69,18 +84,15 @@ class Normalizer:
             self.metrics.accepted.labels(action_type).inc(n)
         return out
 
-    async def handle(self, messages: Sequence[UpstreamMessage], send: Send) -> None:
+    async def handle(self, messages: Sequence[UpstreamMessage], produce_all: ProduceAll) -> None:
         """Produce every output of the batch and wait until the broker confirmed all of them."""
         pending = self.outputs(messages)
         delay = 0.1
         while pending:
-            futures = [await send(t, k, v, h) for t, k, v, h in pending]
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = [item for item, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
+            failed, first = await produce_all(pending)
             if not failed:
                 return
             self.metrics.produce_retries.inc(len(failed))
-            first = next(r for r in results if isinstance(r, BaseException))
             log.warning("%d produce(s) failed, retrying in %.1fs: %r", len(failed), delay, first)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -77,4 +77,3 @@ class Rejection:
 
     reason: str
     detail: str
-

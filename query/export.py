@@ -236,11 +236,7 @@ def run_export(
     """
     job = validate_job(job)
     filters = parse_export_params(params)
-    lag_ms = (
-        safety_lag_ms(os.environ, default_safety_lag(settings))
-        if safety_lag is None
-        else round(safety_lag * 1000)
-    )
+    lag_ms = safety_lag_ms(os.environ, default_safety_lag(settings)) if safety_lag is None else round(safety_lag * 1000)
     directory = Path(output_dir).expanduser()
     try:
         with _job_lock(directory, job, create=not dry_run):

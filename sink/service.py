@@ -156,7 +156,7 @@ class ClickHouseSink:
         self.store.insert_columns(cols, dedup_token=token)
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Listener(ConsumerRebalanceListener):
     def __init__(self, sink: ClickHouseSink) -> None:
         self.sink = sink
 
@@ -167,4 +167,3 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("sink assigned %s", sorted(tp.partition for tp in assigned))
-

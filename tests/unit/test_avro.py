@@ -139,9 +139,8 @@ records = st.builds(
     panorama_name=ids,
     content_id=ids,
     content_type=ids,
-    content_title=st.text(st.characters(exclude_categories=["Cs"]), max_size=5000) | st.sampled_from(
-        ["", "x" * 4096, "x" * 4097, "é" * 2048, "é" * 2049, "🎓" * 1100]
-    ),
+    content_title=st.text(st.characters(exclude_categories=["Cs"]), max_size=5000)
+    | st.sampled_from(["", "x" * 4096, "x" * 4097, "é" * 2048, "é" * 2049, "🎓" * 1100]),
     course_group_id=ids,
     actor_id=ids,
     actor_email=ids,

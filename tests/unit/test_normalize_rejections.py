@@ -262,9 +262,7 @@ PRECEDENCE: list[tuple[str, dict[str, Any], str, str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("changes", "reason", "field"), [c[1:] for c in PRECEDENCE], ids=[c[0] for c in PRECEDENCE]
-)
+@pytest.mark.parametrize(("changes", "reason", "field"), [c[1:] for c in PRECEDENCE], ids=[c[0] for c in PRECEDENCE])
 def test_precedence(changes: dict[str, Any], reason: str, field: str) -> None:
     rejection = refuse(event_with(changes))
     assert rejection.reason == reason, rejection

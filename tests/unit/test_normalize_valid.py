@@ -148,7 +148,7 @@ def test_timestamp_agrees_with_datetime_over_many_offsets() -> None:
         ({"id": "p-1"}, ("p-1", "")),
         ({"name": "Only Name"}, ("", "Only Name")),
         ({"id": "", "name": ""}, ("", "")),
-        ({"id": "p-2", "name": "Ünïcode, \"quoted\"", "extra": [1]}, ("p-2", "Ünïcode, \"quoted\"")),
+        ({"id": "p-2", "name": 'Ünïcode, "quoted"', "extra": [1]}, ("p-2", 'Ünïcode, "quoted"')),
     ],
 )
 def test_panorama(panorama: dict[str, Any] | None, expected: tuple[str, str]) -> None:
@@ -273,13 +273,10 @@ def test_duplicate_keys_last_wins() -> None:
 
 
 def test_kafka_position_is_copied() -> None:
-    result = normalize(
-        orjson.dumps(contract_example()), "revoked_access", topic="t", partition=7, offset=2**40
-    )
+    result = normalize(orjson.dumps(contract_example()), "revoked_access", topic="t", partition=7, offset=2**40)
     assert isinstance(result, Rejection)  # course_purchase is not a revoked_access source
     event = contract_example()
     event["source"] = "sso"
     record = normalize(orjson.dumps(event), "revoked_access", topic="t", partition=7, offset=2**40)
     assert isinstance(record, LogRecord)
     assert (record.kafka_topic, record.kafka_partition, record.kafka_offset) == ("t", 7, 2**40)
-

@@ -21,35 +21,14 @@ import pytest
 from query.filters import parse_report_params
 from query.output import CSV_HEADER, Framer
 from query.sql import build_report_query, clickhouse_format
+from sink.store import TABLE_DDL
 
 pytestmark = pytest.mark.integration
 
 TABLE = "content_actions_log"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-DDL = """
-CREATE TABLE `{db}`.`{table}` (
-    event_id String,
-    occurred_at DateTime64(3, 'UTC'),
-    action_type LowCardinality(String),
-    source LowCardinality(String),
-    learner_id String,
-    email String,
-    panorama_id String,
-    panorama_name String,
-    content_id String,
-    content_type LowCardinality(String),
-    content_title String,
-    course_group_id String,
-    actor_id String,
-    actor_email String,
-    ingested_at DateTime64(3, 'UTC'),
-    kafka_topic LowCardinality(String),
-    kafka_partition Int32,
-    kafka_offset Int64
-) ENGINE = ReplacingMergeTree
-PARTITION BY toYYYYMM(occurred_at)
-ORDER BY (occurred_at, event_id)
-"""
+# The production DDL: the table these queries run on in real life.
+DDL = TABLE_DDL
 COLUMNS = (
     "event_id",
     "occurred_at",
@@ -159,7 +138,7 @@ def client(_chdb_client_for_sql_tests: Any) -> Any:
 def db(client: Any) -> Iterator[str]:
     name = f"sqltest_{uuid.uuid4().hex}"
     client.command(f"CREATE DATABASE `{name}`")
-    client.command(DDL.format(db=name, table=TABLE))
+    client.command(DDL.format(db=f"`{name}`", table=f"`{TABLE}`"))
     try:
         yield name
     finally:

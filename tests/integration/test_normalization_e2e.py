@@ -18,6 +18,7 @@ import pytest
 
 from actionlog.catalog import SOURCES_BY_TYPE
 from tests.integration.conftest import Env, consume_all, produce, wait_for
+from tests.support.avro_spec import crc64_avro
 
 pytestmark = pytest.mark.integration
 
@@ -145,21 +146,6 @@ BAD: list[tuple[str, bytes | None, str]] = [
     ("enrollment", orjson.dumps({k: v for k, v in valid(source="nope").items() if k != "content"}), "missing_field"),
     ("enrollment", orjson.dumps(valid(occurred_at="bad", event_id="")), "invalid_timestamp"),
 ]
-
-
-def crc64_avro(data: bytes) -> int:
-    """CRC-64-AVRO, written from the Avro specification (independent of our code and fastavro's)."""
-    empty = 0xC15D213AA4D7A795
-    table = []
-    for i in range(256):
-        fp = i
-        for _ in range(8):
-            fp = (fp >> 1) ^ (empty & -(fp & 1))
-        table.append(fp)
-    fp = empty
-    for b in data:
-        fp = (fp >> 8) ^ table[(fp ^ b) & 0xFF]
-    return fp
 
 
 def decode_with_schemas_only(data: bytes) -> dict[str, Any]:

@@ -22,25 +22,11 @@ import processor.avro as avro_module
 from actionlog.catalog import ALL_SOURCES, TYPES
 from processor.avro import AvroCodec, BadFraming, UnknownSchema
 from processor.records import LogRecord
+from tests.support.avro_spec import crc64_avro
 
 SCHEMA_DIR = Path(str(files("schemas")))
 CURRENT = json.loads((SCHEMA_DIR / "content_action.avsc").read_text(encoding="utf-8"))
 CODEC = AvroCodec()
-
-
-def crc64_avro(data: bytes) -> int:
-    """CRC-64-AVRO (Rabin) fingerprint, straight from the Avro specification."""
-    empty = 0xC15D213AA4D7A795
-    table = []
-    for i in range(256):
-        fp = i
-        for _ in range(8):
-            fp = (fp >> 1) ^ (empty & -(fp & 1))
-        table.append(fp)
-    fp = empty
-    for byte in data:
-        fp = (fp >> 8) ^ table[(fp ^ byte) & 0xFF]
-    return fp
 
 
 def sample(**changes: Any) -> LogRecord:

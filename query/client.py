@@ -48,7 +48,7 @@ def _http_error(exc: urllib.error.HTTPError) -> Exception:
     except Exception:
         body = {}
     message = body.get("message") or f"HTTP {exc.code}"
-    if exc.code == 400:
+    if exc.code == 400 and "param" in body:
         err = BadParameter(body.get("param", "?"), message)
         err.args = (message,)
         return err

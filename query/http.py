@@ -124,7 +124,10 @@ class HttpServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # Filter values may be long (4,096 characters of UTF-8, repeated): allow long request lines.
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, max_line_size=1 << 20, max_field_size=1 << 16
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()

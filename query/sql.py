@@ -198,11 +198,14 @@ def _check_ms(name: str, value: int) -> int:
     return value
 
 
-def _settings_clause(fmt: str, windowed: bool) -> str:
-    clause = output_settings(fmt)
-    if windowed:
-        clause += ", " + ", ".join(f"{name} = {value}" for name, value in FINAL_FILTER_SETTINGS)
-    return clause
+def _final_settings() -> str:
+    return ", ".join(f"{name} = {value}" for name, value in FINAL_FILTER_SETTINGS)
+
+
+def _settings_clause(fmt: str) -> str:
+    # FINAL must pick the surviving copy before any filter sees a row, in reports as in exports:
+    # pinned whatever a server profile says (see FINAL_FILTER_SETTINGS).
+    return f"{output_settings(fmt)}, {_final_settings()}"
 
 
 def _epoch_ms(instant: datetime) -> int:
@@ -279,8 +282,7 @@ def build_report_query(
     if filters.limit is not None:
         params["row_limit"] = filters.limit
         lines.append("LIMIT {row_limit:UInt64}")
-    windowed = ingested_after_ms is not None or ingested_until_ms is not None
-    lines.append(f"SETTINGS {_settings_clause(fmt, windowed)}")
+    lines.append(f"SETTINGS {_settings_clause(fmt)}")
     return Query(sql="\n".join(lines), params=params)
 
 
@@ -302,13 +304,10 @@ def build_count_query(
     source = f"{quote_identifier(database, 'database')}.{quote_identifier(table, 'table')}"
     params: dict[str, object] = {}
     where = _where(filters, params, ingested_after_ms, ingested_until_ms)
-    windowed = ingested_after_ms is not None or ingested_until_ms is not None
-    settings = ", ".join(f"{name} = {value}" for name, value in FINAL_FILTER_SETTINGS) if windowed else ""
     lines = [
         "SELECT count()",
         f"FROM {source} FINAL",
         "WHERE " + "\n  AND ".join(where),
+        f"SETTINGS {_final_settings()}",
     ]
-    if settings:
-        lines.append(f"SETTINGS {settings}")
     return Query(sql="\n".join(lines), params=params)

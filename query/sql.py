@@ -94,6 +94,9 @@ _COMMON_SETTINGS: tuple[tuple[str, str], ...] = (
     ("output_format_json_validate_utf8", "1"),
     ("format_csv_delimiter", "','"),
     ("output_format_csv_crlf_end_of_line", "1"),
+    # Stream in key order without buffering parts ahead of the merge: a whole-table export
+    # then costs the engine tens of MB, not a buffer that grows with the table.
+    ("read_in_order_use_buffering", "0"),
 )
 #: Keep filters on non-key columns (``ingested_at``) after FINAL: no PREWHERE before it, and a
 #: skip index (``idx_ingested_at``) may only prune if the granules are expanded to every part

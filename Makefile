@@ -9,7 +9,7 @@ define run_pytest
 	$(PYTEST) $(1); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$rc
 endef
 
-.PHONY: install run kafka-start kafka-stop test test-unit test-integration drills lint typecheck bench bench-quick clean
+.PHONY: install run kafka-start kafka-stop test test-fast test-unit test-integration drills lint typecheck bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -29,8 +29,14 @@ kafka-stop:
 run: install kafka-start
 	KAFKA_BOOTSTRAP_SERVERS=$${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$(KAFKA_PORT)} $(VENV)/bin/actionlog worker
 
-## The test suite (what CI runs): unit + integration on a real broker started by scripts/kafka.sh.
+## The whole test suite (what CI runs): unit, integration and the failure drills, on a real broker
+## started by scripts/kafka.sh (about 6 minutes here).
 test: install
+	scripts/kafka.sh fetch
+	@$(call run_pytest,-q --durations=15)
+
+## Everything but the slow drills (about 2.5 minutes).
+test-fast: install
 	scripts/kafka.sh fetch
 	@$(call run_pytest,-m "not drill" -q)
 

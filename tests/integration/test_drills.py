@@ -27,8 +27,10 @@ def kill9(proc: os.PathLike[str] | object) -> None:
     proc.wait(30)  # type: ignore[attr-defined]
 
 
-def test_kill_9_worker_five_times_while_100k_events_flow(env: Env) -> None:
-    gens = drill_events(100_000)
+@pytest.mark.parametrize("engine", ["faust", "aiokafka"])
+def test_kill_9_worker_five_times_while_100k_events_flow(env: Env, engine: str) -> None:
+    env.vars["ACTIONLOG_PROCESSOR_ENGINE"] = engine
+    gens = drill_events(100_000, seed=11 if engine == "faust" else 21)
     worker = env.start_worker()
     env.wait_http()
     publisher = Publisher(env, gens, chunk=5000, pause=0.5)

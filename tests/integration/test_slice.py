@@ -39,7 +39,9 @@ def report_rows(env: Env, *args: str) -> list[list[str]] | None:
     return rows[1:] or None
 
 
-def test_event_reaches_report_through_running_worker(env: Env) -> None:
+@pytest.mark.parametrize("engine", ["faust", "aiokafka"])
+def test_event_reaches_report_through_running_worker(env: Env, engine: str) -> None:
+    env.vars["ACTIONLOG_PROCESSOR_ENGINE"] = engine
     env.start_worker()
     env.wait_http()
     ev = event()

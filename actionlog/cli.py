@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from typing import Any
 
 import click
 
-from actionlog.errors import ActionlogError, BadParameter, ConfigError, ExportLocked, StoreError
+from actionlog.errors import ActionlogError, BadParameter, BrokerUnavailable, ConfigError, ExportLocked, StoreError
 from actionlog.settings import Settings
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
@@ -170,6 +171,8 @@ def report(ctx: click.Context, output: Path | None, limit: str | None, **kw: Any
     settings = _settings(ctx)
     params = report_params(kw, limit)
     parse_report_params(params, now=datetime.now(UTC))  # validate here: exit 2 before any I/O
+    if output is not None:
+        _check_output(output)
     chunks = _report_source(settings, params)
     _emit(chunks, output)
 
@@ -207,6 +210,16 @@ def _report_source(settings: Settings, params: dict[str, list[str]]) -> Iterator
     return direct()
 
 
+def _check_output(output: Path) -> None:
+    parent = output.expanduser().absolute().parent
+    if output.expanduser().is_dir():
+        raise BadParameter("output", f"{str(output)!r} is a directory")
+    if not parent.is_dir():
+        raise BadParameter("output", f"directory {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BadParameter("output", f"directory {str(parent)!r} is not writable")
+
+
 def _emit(chunks: Iterator[bytes], output: Path | None) -> None:
     from actionlog.output import write_atomically, write_stream
 
@@ -232,11 +245,7 @@ def _run_kafka(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
     except (KafkaConnectionError, KafkaError, OSError) as exc:
-        raise _BrokerUnavailable(f"Kafka unreachable: {exc}") from None
-
-
-class _BrokerUnavailable(ActionlogError):
-    pass
+        raise BrokerUnavailable(f"Kafka unreachable: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -260,12 +269,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail(EXIT_USAGE, f"actionlog: bad setting: {exc}")
     except ExportLocked as exc:
         _fail(EXIT_LOCKED, f"actionlog: {exc}")
-    except (StoreError, _BrokerUnavailable) as exc:
+    except (StoreError, BrokerUnavailable) as exc:
         _fail(EXIT_UNAVAILABLE, f"actionlog: {exc}")
     except ActionlogError as exc:
         _fail(EXIT_UNAVAILABLE, f"actionlog: {exc}")
     except KeyboardInterrupt:
         _fail(130, "interrupted")
+    except OSError as exc:
+        _fail(EXIT_UNAVAILABLE, f"actionlog: {exc}")
+    except Exception as exc:  # never a traceback for a user; ACTIONLOG_DEBUG=1 shows it
+        if os.environ.get("ACTIONLOG_DEBUG"):
+            raise
+        _fail(EXIT_UNAVAILABLE, f"actionlog: unexpected error ({type(exc).__name__}): {exc}")
     sys.exit(EXIT_OK)
 
 

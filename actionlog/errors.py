@@ -41,5 +41,9 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached at all (connection refused, data dir held by another process)."""
 
 
+class BrokerUnavailable(ActionlogError):
+    """Kafka cannot be reached."""
+
+
 class ExportLocked(ActionlogError):
     """Another run of the same export job holds the job's lock."""

@@ -14,7 +14,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 
+from actionlog.errors import BrokerUnavailable
 from actionlog.metrics import Metrics
 from actionlog.settings import Settings
 from processor.app import create_app
@@ -106,7 +108,10 @@ def run_worker(settings: Settings, *, loglevel: str = "info", sink: bool = True,
     With the embedded store already held by a live worker, this worker joins as a normalizer only:
     the holder lands the log and serves HTTP (a ClickHouse server lets every worker do all three).
     """
-    created = asyncio.run(ensure_topics(settings.kafka))
+    try:
+        created = asyncio.run(ensure_topics(settings.kafka))
+    except (KafkaError, OSError) as exc:
+        raise BrokerUnavailable(f"Kafka unreachable at {settings.kafka.bootstrap_servers}: {exc}") from None
     if created:
         log.info("created topics: %s", ", ".join(created))
     holder = worker_endpoint(settings.clickhouse)

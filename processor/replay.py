@@ -61,9 +61,9 @@ async def replay(
         bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=5
     )
     result = ReplayResult()
-    await consumer.start()
-    await producer.start()
     try:
+        await consumer.start()
+        await producer.start()
         partitions = (await partitions_of(settings.kafka.bootstrap_servers, [topics.dlq])).get(topics.dlq, [])
         tps = [TopicPartition(topics.dlq, p) for p in partitions]
         if not tps:

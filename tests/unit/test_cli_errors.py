@@ -32,6 +32,9 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
         (["report", "--limit", "-3"], "limit"),
         (["report", "--bogus"], "--bogus"),
         (["dlq", "replay", "--reason", "nope"], "reason"),
+        (["report", "--output", "/nonexistent-dir/r.csv"], "output"),
+        (["report", "--output", "/tmp"], "output"),
+        (["export", "--job", "bad job!", "--output-dir", "/tmp/x"], "job"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args: list[str], needle: str, tmp_path: Path) -> None:
@@ -65,3 +68,11 @@ def test_output_file_not_created_when_store_unreachable(tmp_path: Path) -> None:
     assert res.returncode == 1
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [["worker"], ["dlq", "replay"], ["topics", "create"]])
+def test_unreachable_broker_exits_1_with_a_readable_line(args: list[str], tmp_path: Path) -> None:
+    res = run(*args, env={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "CLICKHOUSE_URL": f"chdb://{tmp_path / 's'}"})
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith("actionlog: Kafka unreachable")
+    assert "Traceback" not in res.stderr

@@ -144,6 +144,11 @@ class Store:
                 )
         except Exception as exc:
             raise _unavailable(exc, s) from None
+        # The driver imports pandas lazily at the first insert (1-3 s here): pay it at start-up,
+        # not while the first batch of events waits to land.
+        from clickhouse_connect.driver import options
+
+        getattr(options, "pd", None)
         return self
 
     @property

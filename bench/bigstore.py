@@ -1,0 +1,274 @@
+"""chDB-side steps of the bench, each run in a subprocess of its own (one chDB path per process,
+and chDB locks its directory): ``python bench/bigstore.py COMMAND PATH [...]`` prints one JSON line.
+
+Commands:
+  generate PATH --rows N [--optimize]   realistic rows straight into the table with SQL
+  reports PATH --runs R                 report latency through query.run.report_chunks vs the same SQL raw
+  engine-export PATH                    the engine's own CSV of the full report SQL, read and discarded
+  freshness PATH --since-ms T           publish → landed statistics of a freshness run
+  baseline PATH                         open the store and run SELECT 1 (chDB's own memory floor)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from actionlog.catalog import SOURCES_BY_TYPE  # noqa: E402
+from actionlog.settings import ClickHouseSettings, TopicSettings  # noqa: E402
+from query.filters import parse_report_params  # noqa: E402
+from query.run import CHUNK, report_chunks  # noqa: E402
+from query.sql import build_report_query, clickhouse_format  # noqa: E402
+from sink.store import Store  # noqa: E402
+from tests.support.events import CONTENT_TYPES, WORDS  # noqa: E402
+
+TABLE = "actionlog.content_actions_log"
+DAYS = 400
+PANORAMAS = 20
+LEARNERS = 5000
+CONTENTS = 2000
+
+
+def run_json(*args: str, timeout: float = 3600) -> Any:
+    """Run a command of this module in a subprocess; return its JSON answer."""
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__)), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bigstore {args[0]} failed ({proc.returncode}): {proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def open_store(path: str) -> Store:
+    return Store(ClickHouseSettings(url=f"chdb://{path}")).connect()
+
+
+def _array(values: list[str] | tuple[str, ...]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "\\'") + "'" for v in values) + "]"
+
+
+def generate_sql(rows: int, end_ms: int) -> str:
+    """One ``INSERT ... SELECT FROM numbers(rows)``: ~400 days before ``end_ms``, 20 panoramas plus
+    the main site, 5,000 learners, 2,000 contents (each with a stable 2-12 word title), every
+    Type/Source pair of the catalog equally often (the generator's mix), actors on manager_* sources.
+    """
+    pairs = [(t, s) for t, ss in SOURCES_BY_TYPE.items() for s in ss]
+    topics = TopicSettings().type_by_topic
+    topic_of = {v: k for k, v in topics.items()}
+    return f"""
+INSERT INTO {TABLE}
+(event_id, occurred_at, action_type, source, learner_id, email, panorama_id, panorama_name, content_id,
+ content_type, content_title, course_group_id, actor_id, actor_email, ingested_at, kafka_topic,
+ kafka_partition, kafka_offset)
+WITH
+    {_array([t for t, _ in pairs])} AS types,
+    {_array([s for _, s in pairs])} AS sources,
+    {_array([topic_of[t] for t, _ in pairs])} AS topics,
+    {_array(WORDS)} AS words,
+    {_array(CONTENT_TYPES)} AS ctypes,
+    1 + cityHash64(number, 1) % {len(pairs)} AS pair,
+    cityHash64(number, 2) % {LEARNERS} AS learner,
+    cityHash64(number, 3) % {PANORAMAS + 1} AS pano,
+    cityHash64(number, 4) % {CONTENTS} AS content,
+    toInt64({end_ms}) - toInt64(cityHash64(number, 5) % {DAYS * 86_400_000}) AS occ_ms
+SELECT
+    toString(generateUUIDv4(number)),
+    fromUnixTimestamp64Milli(occ_ms, 'UTC'),
+    types[pair],
+    sources[pair],
+    concat('u-', toString(learner)),
+    concat('learner.', toString(learner), '@example.com'),
+    if(pano = 0, '', concat('p-', toString(pano))),
+    if(pano = 0, '', concat('Panorama ', toString(pano), ', Inc.')),
+    concat('c-', toString(content)),
+    ctypes[1 + content % {len(CONTENT_TYPES)}],
+    concat(upper(substring(arrayStringConcat(arrayMap(i -> words[1 + cityHash64(content, i) % {len(WORDS)}],
+        range(2 + content % 11)), ' ') AS t, 1, 1)), substring(t, 2)),
+    concat('g-', toString(content % 50)),
+    if(startsWith(sources[pair], 'manager'), concat('m-', toString(cityHash64(number, 6) % 100)), ''),
+    if(startsWith(sources[pair], 'manager'), 'manager@example.com', ''),
+    fromUnixTimestamp64Milli(occ_ms + 200 + toInt64(cityHash64(number, 7) % 2000), 'UTC'),
+    topics[pair],
+    toInt32(cityHash64(number, 8) % 3),
+    toInt64(number)
+FROM numbers({rows})
+"""
+
+
+def _parts(store: Store) -> int:
+    rows = store.query_rows(
+        "SELECT count() FROM system.parts WHERE database = 'actionlog' AND table = 'content_actions_log' AND active"
+    )
+    return int(rows[0][0])
+
+
+def cmd_generate(path: str, rows: int, optimize: bool) -> dict[str, Any]:
+    with open_store(path) as store:
+        store.ensure_schema()
+        started = time.monotonic()
+        store.command(generate_sql(rows, int(time.time() * 1000)))
+        insert_s = time.monotonic() - started
+        parts_before = _parts(store)
+        optimize_s = 0.0
+        if optimize:
+            started = time.monotonic()
+            store.command(f"OPTIMIZE TABLE {TABLE} FINAL")
+            optimize_s = time.monotonic() - started
+        count = int(store.query_rows(f"SELECT count() FROM {TABLE}")[0][0])
+        size = store.query_rows(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'actionlog' AND active "
+            "AND table = 'content_actions_log'"
+        )[0][0]
+        return {
+            "rows": count,
+            "insert_s": insert_s,
+            "parts_before_optimize": parts_before,
+            "parts": _parts(store),
+            "optimize_s": optimize_s,
+            "bytes_on_disk": int(size),
+        }
+
+
+def report_cases(today: datetime) -> dict[str, dict[str, list[str]]]:
+    """The report requests measured (CLI/HTTP parameters)."""
+    first = (today - timedelta(days=29)).date().isoformat()
+    return {
+        "panorama_30d": {"from": [first], "to": [today.date().isoformat()], "panorama": ["p-7"], "limit": ["1000"]},
+        "learner": {"from": ["1990-01-01"], "to": ["2100-01-01"], "learner": ["u-42"]},
+    }
+
+
+def _ours(store: Store, filters: Any) -> tuple[float, int]:
+    started = time.perf_counter()
+    size = sum(len(chunk) for chunk in report_chunks(store, filters))
+    return time.perf_counter() - started, size
+
+
+def _direct(store: Store, filters: Any) -> tuple[float, int]:
+    q = build_report_query(filters, database=store.settings.database, table=store.settings.table)
+    started = time.perf_counter()
+    raw = store.client.raw_stream(q.sql, parameters=q.params, fmt=clickhouse_format(filters.fmt))
+    size = 0
+    try:
+        while chunk := raw.read(CHUNK):
+            size += len(chunk)
+    finally:
+        raw.close()
+    return time.perf_counter() - started, size
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def cmd_reports(path: str, runs: int, budget_s: float = 25.0) -> dict[str, Any]:
+    """Each case: 2 warm-up rounds, then ``runs`` rounds alternating ours and direct (ms); a slow case
+    stops after ``budget_s`` seconds once it has 5 measured rounds."""
+    now = datetime.now(UTC)
+    out: dict[str, Any] = {}
+    with open_store(path) as store:
+        for name, params in report_cases(now).items():
+            filters = parse_report_params(params, now=now)
+            ours: list[float] = []
+            direct: list[float] = []
+            sizes = set()
+            started = time.monotonic()
+            for i in range(runs + 2):
+                if len(ours) >= 5 and time.monotonic() - started > budget_s:
+                    break
+                a, size_a = _ours(store, filters)
+                b, size_b = _direct(store, filters)
+                sizes.add(size_a - size_b)  # the CSV header is the only difference
+                if i >= 2:
+                    ours.append(a * 1000)
+                    direct.append(b * 1000)
+            out[name] = {
+                "params": params,
+                "bytes": size_a,
+                "header_bytes": sorted(sizes),
+                "ours_p50": statistics.median(ours),
+                "ours_p95": _pct(ours, 0.95),
+                "direct_p50": statistics.median(direct),
+                "direct_p95": _pct(direct, 0.95),
+                "runs": len(ours),
+            }
+            q = build_report_query(filters, database="actionlog", table="content_actions_log")
+            explain = store.query_rows("EXPLAIN indexes = 1 " + q.sql.rsplit("SETTINGS", 1)[0], q.params)
+            read = [r[0].strip(" │└─├") for r in explain if "Granules:" in r[0]]
+            out[name]["granules_read"] = read[-1] if read else "?"
+    return out
+
+
+def cmd_engine_export(path: str) -> dict[str, Any]:
+    """The engine's own ``SELECT … FORMAT CSV`` of the full export's SQL, read 1 MiB at a time, discarded."""
+    now = datetime.now(UTC)
+    params = {"from": ["1990-01-01"], "to": ["2100-01-01"], "format": ["csv"]}
+    filters = parse_report_params(params, now=now)
+    with open_store(path) as store:
+        seconds, size = _direct(store, filters)
+    return {"seconds": seconds, "bytes": size}
+
+
+def cmd_freshness(path: str, since_ms: int) -> dict[str, Any]:
+    """Quantiles of ingested_at - occurred_at (ms) of the rows published after ``since_ms``."""
+    with open_store(path) as store:
+        lag = "toUnixTimestamp64Milli(ingested_at) - toUnixTimestamp64Milli(occurred_at)"
+        where = f"occurred_at >= fromUnixTimestamp64Milli({int(since_ms)}, 'UTC')"
+        row = store.query_rows(
+            f"SELECT count(), quantileExact(0.5)({lag}), quantileExact(0.99)({lag}), max({lag}) "
+            f"FROM {TABLE} FINAL WHERE {where}"
+        )[0]
+        edge = (
+            f"SELECT quantileExact(0.5)({lag}) FROM {TABLE} FINAL WHERE {where} AND occurred_at {{op}} "
+            f"(SELECT {{agg}}(occurred_at) FROM {TABLE} WHERE {where}) {{sign}} INTERVAL 5 SECOND"
+        )
+        first_p50 = store.query_rows(edge.format(op="<", agg="min", sign="+"))[0][0]
+        last_p50 = store.query_rows(edge.format(op=">=", agg="max", sign="-"))[0][0]
+    return {
+        "rows": int(row[0]),
+        "p50_ms": float(row[1]),
+        "p99_ms": float(row[2]),
+        "max_ms": float(row[3]),
+        "first_p50_ms": float(first_p50),
+        "last_p50_ms": float(last_p50),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("command", choices=("generate", "reports", "engine-export", "freshness", "baseline"))
+    parser.add_argument("path")
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--optimize", action="store_true")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--since-ms", type=int, default=0)
+    args = parser.parse_args()
+    if args.command == "generate":
+        result = cmd_generate(args.path, args.rows, args.optimize)
+    elif args.command == "reports":
+        result = cmd_reports(args.path, args.runs)
+    elif args.command == "engine-export":
+        result = cmd_engine_export(args.path)
+    elif args.command == "baseline":
+        with open_store(args.path) as store:
+            result = {"one": store.query_rows("SELECT 1")[0][0]}
+    else:
+        result = cmd_freshness(args.path, args.since_ms)
+    print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""The bench's table: each figure beside its ceiling from the same run, the ratio and the target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from profiler import markdown as profile_markdown
+
+
+@dataclass(frozen=True)
+class Row:
+    what: str
+    ours: str
+    ceiling: str
+    ratio: str
+    target: str = "—"
+    verdict: str = ""  # PASS, MISS or "" (no target)
+
+
+def _eps(value: float) -> str:
+    return f"{value:,.0f}/s"
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def _engine(r: dict[str, Any], engines: tuple[str, ...]) -> str:
+    return f" [{r['engine']} engine]" if engines else ""
+
+
+def table_rows(res: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    engines: tuple[str, ...] = tuple(res.get("engines", ()))
+    if norm := res.get("normalizer"):
+        rows.append(
+            Row(
+                f"normalizer, events/s on one core (JSON → framed Avro, {norm['n']:,.0f} events, best of "
+                f"{res['normalizer_rounds']} rounds, CPU time)",
+                _eps(norm["ours_eps"]),
+                f"{_eps(norm['fastavro_eps'])} (fastavro schemaless_writer alone, same records)",
+                f"{norm['ratio']:.2f}",
+                "≥ 100k/s and ≥ 0.6",
+                _verdict(norm["ours_eps"] >= 100_000 and norm["ratio"] >= 0.6),
+            )
+        )
+    one_worker: dict[str, float] = {}
+    for r in res.get("e2e", []):
+        if "error" in r:
+            what = f"end-to-end ingest{_engine(r, engines)}, {r['workers']} worker(s)"
+            target = "≥ 30k/s and ≥ 0.3" if r["workers"] == 1 else "—"
+            rows.append(Row(what, f"failed: {r['error']}", "—", "—", target, "ERROR"))
+            continue
+        c = r["ceiling"]
+        ratio = r["eps"] / c["eps"]
+        what = (
+            f"end-to-end ingest{_engine(r, engines)}, {r['workers']} worker{'s' if r['workers'] > 1 else ''}, "
+            f"N = {r['n']:,} pre-loaded: first event accepted → all N in the report"
+        )
+        ours = (
+            f"{_eps(r['eps'])} ({_eps(r['eps_from_start'])} from worker start; "
+            f"{r['startup_s']:.1f}s to the first event)"
+        )
+        if r["workers"] > 1:
+            ours += f"; {r['duplicates_landed']:,.0f} duplicate rows landed (collapsed by FINAL)"
+        ceiling = f"{_eps(c['eps'])} (bare aiokafka consumer, same N, first message → N-th)"
+        if r["workers"] == 1:
+            one_worker[r["engine"]] = r["eps"]
+            rows.append(Row(what, ours, ceiling, f"{ratio:.3f}", "≥ 30k/s and ≥ 0.3", _verdict(
+                r["eps"] >= 30_000 and ratio >= 0.3)))  # fmt: skip
+        else:
+            base = one_worker.get(r["engine"])
+            scale = f"; × {r['eps'] / base:.2f} of one worker" if base else ""
+            rows.append(Row(what, ours, ceiling, f"{ratio:.3f}{scale}"))
+    for f in res.get("freshness", []):
+        if "error" in f:
+            what = f"freshness{_engine(f, engines)} at a steady {f['rate']:,.0f} events/s"
+            rows.append(Row(what, f"failed: {f['error']}", "—", "—", "—", "ERROR"))
+            continue
+        what = (
+            f"freshness{_engine(f, engines)} at a steady {f['rate']:,.0f} events/s for {f['seconds']:.0f}s "
+            f"(publish → visible, p50 / p99)"
+        )
+        steady = "sustained" if f["sustained"] else "NOT sustained"
+        ours = (
+            f"{f['p50_ms']:,.0f} / {f['p99_ms']:,.0f} ms ({steady}: backlog {f['lag_at_end']:,.0f} when publishing "
+            f"stopped, drained in {f['drain_s']:.1f}s; first 5 s p50 {f['first_5s_p50_ms']:,.0f} ms, last 5 s "
+            f"{f['last_5s_p50_ms']:,.0f} ms)"
+        )
+        ceiling = f"{f['kafka_p50_ms']:,.0f} / {f['kafka_p99_ms']:,.0f} ms (publish → a bare consumer receives it)"
+        rows.append(Row(what, ours, ceiling, f"{f['kafka_p50_ms'] / max(f['p50_ms'], 1e-9):.3f}"))
+    store = res.get("store")
+    labels = {
+        "panorama_30d": "report, 30 days × one panorama, first 1,000 rows",
+        "learner": "report, one learner, all time",
+    }
+    for name, r in res.get("reports", {}).items():
+        rows.append(
+            Row(
+                f"{labels.get(name, name)}, on {store['rows']:,} rows, p50 / p95 over {r['runs']} runs "
+                f"(query.run.report_chunks, CSV)",
+                f"{r['ours_p50']:,.0f} / {r['ours_p95']:,.0f} ms",
+                f"{r['direct_p50']:,.0f} / {r['direct_p95']:,.0f} ms (same SQL, client.raw_stream)",
+                f"{r['direct_p50'] / r['ours_p50']:.2f}",
+                "p50 ≤ 100 ms",
+                _verdict(r["ours_p50"] <= 100),
+            )
+        )
+    if ex := res.get("export"):
+        o, c = ex["ours"], ex["ceiling"]
+        ours_rate, ceiling_rate = ex["rows"] / o["seconds"], ex["rows"] / c["seconds"]
+        rows.append(
+            Row(
+                f"full export of {ex['rows']:,} rows to CSV (`actionlog report --format csv --output FILE`, "
+                f"whole process)",
+                f"{_eps(ours_rate)} rows, peak RSS {o['max_rss_mb']:,.0f} MB ({ex['bytes'] / 1e6:,.0f} MB file)",
+                f"{_eps(ceiling_rate)} rows, peak RSS {c['max_rss_mb']:,.0f} MB (engine's own CSV of the same SQL, "
+                f"read and discarded, whole process)",
+                f"{ours_rate / ceiling_rate:.2f}",
+                "≥ 0.7 and RSS < 300 MB",
+                _verdict(ours_rate / ceiling_rate >= 0.7 and o["max_rss_mb"] < 300),
+            )
+        )
+    return rows
+
+
+def render_table(rows: list[Row]) -> str:
+    lines = [
+        "| what | ours | ceiling in the same run | ratio | target | |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {r.what} | {r.ours} | {r.ceiling} | {r.ratio} | {r.target} | {r.verdict} |" for r in rows]
+    return "\n".join(lines)
+
+
+def render(res: dict[str, Any], rows: list[Row]) -> str:
+    """The whole results.md."""
+    out = [
+        "# actionlog bench results",
+        "",
+        f"- date: {res['started']} (took {res['elapsed_s'] / 60:.1f} min)",
+        f"- machine: {res['machine']}",
+        f"- command: `{res['command']}` ({res['mode']} mode)",
+        f"- load average (1/5/15 min) at the start: {res['load_start']}, at the end: {res['load_end']} "
+        "(the machine is shared: anything else running shows here and slows the figures down)",
+        "",
+        render_table(rows),
+        "",
+        "## How each figure was measured",
+        "",
+        *[f"- {note}" for note in res.get("notes", [])],
+        "",
+    ]
+    extra = res.get("details", [])
+    if extra:
+        out += ["## Details", "", *[f"- {d}" for d in extra], ""]
+    profiles = res.get("profiles", [])
+    analysis = res.get("analysis", [])
+    if profiles or analysis:
+        out += ["## Where the time goes", ""]
+        out += analysis
+        if analysis:
+            out.append("")
+        for title, summary in profiles:
+            out += profile_markdown(title, summary)
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,67 @@
+"""`actionlog dlq replay`: dead letters go back to their source topic; a fixed one lands, a still
+invalid one is dead-lettered again (once per run, at most --max-replays times), never looping."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+import pytest
+
+from tests.integration.conftest import Env, consume_all, produce, wait_for
+from tests.integration.test_slice import event, report_rows
+
+pytestmark = pytest.mark.integration
+
+
+def dlq_headers(env: Env, reason: str, topic: str) -> list[tuple[str, bytes]]:
+    return [
+        ("trace", b"t-1"),
+        ("actionlog.error.reason", reason.encode()),
+        ("actionlog.error.detail", b"source: not in the catalog then"),
+        ("actionlog.source.topic", topic.encode()),
+        ("actionlog.source.partition", b"0"),
+        ("actionlog.source.offset", b"41"),
+    ]
+
+
+def test_replay_recovers_fixed_events_and_bounces_invalid_ones_once(env: Env) -> None:
+    bootstrap = env.vars["KAFKA_BOOTSTRAP_SERVERS"]
+    dlq = env.vars["ACTIONLOG_TOPIC_DLQ"]
+    enrollments = env.topic("enrollment")
+    env.start_worker()
+    env.wait_http()
+    # A dead letter from the past whose event is valid now (as after adding a Source to the catalog).
+    fixed = event(event_id=str(uuid.uuid4()), content={"id": "c-1", "type": "course", "title": "Recovered"})
+    produce(bootstrap, [(dlq, b"k-fixed", orjson.dumps(fixed), dlq_headers(env, "unknown_source", enrollments))])
+    # An event that is still invalid today: rejected now, and again after each replay.
+    still_bad = event(event_id=str(uuid.uuid4()), source="teleportation")
+    produce(bootstrap, [(enrollments, b"k-bad", orjson.dumps(still_bad), [("trace", b"t-2")])])
+    wait_for(lambda: len(consume_all(bootstrap, dlq, 2, timeout=5)) >= 2, timeout=60, what="two dead letters")
+
+    skipped = env.run("dlq", "replay", "--reason", "malformed_json")
+    assert skipped.returncode == 0, skipped.stderr
+    assert b"replayed 0" in skipped.stdout
+
+    first = env.run("dlq", "replay", "--reason", "unknown_source", "--from-beginning")
+    assert first.returncode == 0, first.stderr
+    assert b"replayed 2" in first.stdout
+    rows = wait_for(lambda: report_rows(env), timeout=60, what="the recovered event in the report")
+    assert [r[3] for r in rows] == ["Recovered"]
+
+    # The still-invalid event went back to the dead-letter topic once, with its replay count.
+    letters = wait_for(lambda: (m := consume_all(bootstrap, dlq, 3, timeout=5)) and len(m) >= 3 and m, 60)
+    assert len(letters) == 3
+    bounced = [m for m in letters if dict(m.headers).get("actionlog.replay.count") == b"1"]
+    assert len(bounced) == 1 and bounced[0].key == b"k-bad" and bounced[0].value == orjson.dumps(still_bad)
+    assert dict(bounced[0].headers)["trace"] == b"t-2"
+    assert dict(bounced[0].headers)["actionlog.error.reason"] == b"unknown_source"
+
+    # A second run picks up only what arrived since: the bounced letter, once; a third run, nothing.
+    second = env.run("dlq", "replay", "--reason", "unknown_source", "--max-replays", "1")
+    assert second.returncode == 0, second.stderr
+    assert b"replayed 0" in second.stdout and b"1 past max replays" in second.stdout
+    third = env.run("dlq", "replay")
+    assert b"replayed 0" in third.stdout
+    assert len(consume_all(bootstrap, dlq, 3, timeout=5)) == 3  # no loop
+    assert [r[3] for r in report_rows(env) or []] == ["Recovered"]

@@ -33,7 +33,18 @@ log = logging.getLogger(__name__)
 async def serve_http(settings: Settings, store: Store, metrics: Metrics) -> None:
     """Serve reports, exports and /metrics until cancelled; publishes the endpoint file."""
     server = HttpServer(build_http_app(store, metrics), settings.http.host, settings.http.port)
-    url = await server.start()
+    try:
+        url = await server.start()
+    except OSError as exc:
+        # Normalizing and landing matter more than serving: keep running without HTTP.
+        log.error(
+            "HTTP server not started on %s:%s (%s); set ACTIONLOG_HTTP_PORT",
+            settings.http.host,
+            settings.http.port,
+            exc,
+        )
+        await server.stop()
+        await asyncio.Event().wait()  # stay up like the other parts, until the worker stops
     store.publish_endpoint(url)
     log.info("HTTP on %s (reports: %s/reports/content-actions-log)", url, url)
     try:

@@ -8,7 +8,6 @@ serves the worker's app from a thread instead, so the CLI has to go through it.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -16,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -28,14 +26,13 @@ from typing import Any
 import orjson
 import pytest
 
-from actionlog.metrics import Metrics
 from actionlog.settings import ClickHouseSettings
 from query.export import PAUSE_ENV, PAUSE_POINTS, SAFETY_LAG_ENV
 from query.filters import parse_report_params
-from query.http import HttpServer, build_http_app
 from query.sql import FINAL_FILTER_SETTINGS, build_report_query
 from sink.store import INSERT_COLUMNS, Store
 from tests.integration.conftest import Env, produce, wait_for
+from tests.support.served import ServedStore
 
 pytestmark = pytest.mark.integration
 
@@ -336,25 +333,6 @@ def test_the_window_query_is_immune_to_session_settings(lab: Lab) -> None:
 
 
 # ---------------------------------------------------------------- (g) through the worker's HTTP endpoint
-
-
-class ServedStore:
-    """The worker's HTTP app on a direct Store, served from a thread of this process."""
-
-    def __init__(self, store: Store) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server = HttpServer(build_http_app(store, Metrics()), "127.0.0.1", 0)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        return asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(30)
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
-        self.loop.close()
 
 
 @pytest.fixture

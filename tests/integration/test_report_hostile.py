@@ -12,12 +12,10 @@ the literal text ``%00`` instead: it is data too, never URL-decoded.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,13 +27,13 @@ from typing import Any
 import pytest
 
 from actionlog.errors import BadParameter
-from actionlog.metrics import Metrics
 from actionlog.settings import ClickHouseSettings
 from query.filters import MULTI_KEYS, parse_report_params
-from query.http import REPORT_PATH, HttpServer, build_http_app
+from query.http import REPORT_PATH
 from query.run import report_chunks
 from query.sql import build_count_query, build_report_query
 from sink.store import INSERT_COLUMNS, Store
+from tests.support.served import ServedStore
 
 pytestmark = pytest.mark.integration
 
@@ -265,25 +263,6 @@ def test_a_hostile_parameter_name_is_refused() -> None:
 
 
 # ---------------------------------------------------------------- over HTTP
-
-
-class ServedStore:
-    """The worker's HTTP app on this process's store, served from a thread with its own loop."""
-
-    def __init__(self, store: Store) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server = HttpServer(build_http_app(store, Metrics()), "127.0.0.1", 0)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        return asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(30)
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
-        self.loop.close()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ be byte-identical to the HTTP body and to the in-process ``report_chunks`` body.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import http.client
 import io
@@ -20,7 +19,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,12 +30,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from actionlog.catalog import SOURCES_BY_TYPE
-from actionlog.metrics import Metrics
 from actionlog.settings import ClickHouseSettings
 from query.filters import parse_report_params
-from query.http import REPORT_PATH, HttpServer, build_http_app
+from query.http import REPORT_PATH
 from query.run import report_chunks
 from sink.store import INSERT_COLUMNS, Store
+from tests.support.served import ServedStore
 
 pytestmark = pytest.mark.integration
 
@@ -115,25 +113,6 @@ def expected_titles(params: Mapping[str, Sequence[str]]) -> list[str]:
     kept.sort(key=lambda r: (-r.occurred_ms, r.event_id))
     limit = int(params["limit"][0]) if "limit" in params else None
     return [r.title for r in kept[:limit]]
-
-
-class ServedStore:
-    """The worker's HTTP app on this process's store, served from a thread with its own loop."""
-
-    def __init__(self, store: Store) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server = HttpServer(build_http_app(store, Metrics()), "127.0.0.1", 0)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        return asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(30)
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
-        self.loop.close()
 
 
 @dataclass

@@ -9,6 +9,7 @@ poll while retrying, so memory stays bounded by one batch).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
@@ -19,9 +20,9 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from actionlog.errors import StoreError
 from actionlog.metrics import Metrics
 from actionlog.settings import Settings
-from processor.avro import AvroCodec
+from processor.avro import MAGIC, AvroCodec
 from sink.batch import Batch
-from sink.store import INSERT_COLUMNS, Store
+from sink.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,9 @@ class ClickHouseSink:
         self.store = store
         self.codec = codec
         self.metrics = metrics
-        self.batch = Batch(len(INSERT_COLUMNS))
+        self.batch = Batch()
+        self._header = MAGIC + codec.fingerprint
+        self._schema = json.dumps(codec.schema).encode()
         self.topic = settings.kafka.topics.log
         self._lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
@@ -90,17 +93,32 @@ class ClickHouseSink:
             await consumer.stop()
 
     def _add(self, partition: int, messages: list[Any]) -> None:
-        decode = self.codec.decode
+        header = self._header
         add = self.batch.add
         for m in messages:
-            try:
-                d = decode(m.value)
-            except Exception as exc:  # not one of our records: skip it, loudly
-                self.metrics.sink_undecodable.inc()
-                log.error("skipping undecodable message %s[%d]@%d: %s", self.topic, partition, m.offset, exc)
-                add(partition, m.offset, None)
+            value = m.value
+            if value is not None and value[:10] == header:
+                add(partition, m.offset, value[10:])  # the current schema: passed on as it is
                 continue
-            add(partition, m.offset, tuple([d[c] for c in INSERT_COLUMNS]))
+            add(partition, m.offset, self._rewrite(partition, m.offset, value))
+
+    def _rewrite(self, partition: int, offset: int, value: bytes | None) -> bytes | None:
+        """A record of an older schema, resolved and re-encoded with the current one; None if not ours."""
+        try:
+            return self.codec.encode(self.codec.decode_record(value or b""))[10:]
+        except Exception as exc:  # not one of our records: skip it, loudly
+            self.metrics.sink_undecodable.inc()
+            log.error("skipping undecodable message %s[%d]@%d: %s", self.topic, partition, offset, exc)
+            return None
+
+    def _valid(self, body: bytes) -> bool:
+        try:
+            self.codec.decode(self._header + body)
+        except Exception:
+            self.metrics.sink_undecodable.inc()
+            log.error("dropping a log record whose body does not decode (%d bytes)", len(body))
+            return False
+        return True
 
     async def flush(self) -> None:
         """Insert the batch (retrying until it lands), then commit its offsets. Clears it in any case."""
@@ -125,17 +143,24 @@ class ClickHouseSink:
                 self.metrics.sink_buffered.set(0)
 
     async def _insert_with_retry(self) -> None:
-        cols = self.batch.columns()
+        rows = self.batch.rows()
         token = self.batch.dedup_token(self.topic)
         n = len(self.batch)
         delay = 0.1
+        checked = False
         timeout = self.settings.clickhouse.insert_timeout
         while True:
             started = time.monotonic()
             try:
-                await asyncio.wait_for(asyncio.to_thread(self._insert, cols, token), timeout)
+                await asyncio.wait_for(asyncio.to_thread(self._insert, rows, token), timeout)
             except (StoreError, TimeoutError, OSError) as exc:
                 self.metrics.sink_failures.inc()
+                if not checked:
+                    # A body that ClickHouse cannot read would fail every retry: check each one
+                    # once (decoding in Python) and keep only those that decode.
+                    checked = True
+                    rows = [r for r in rows if self._valid(r)]
+                    n = len(rows)
                 log.warning("insert of %d rows failed, retrying in %.1fs: %s", n, delay, exc or type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.sink.max_backoff)
@@ -145,7 +170,7 @@ class ClickHouseSink:
             self.metrics.sink_batches.inc()
             return
 
-    def _insert(self, cols: list[list[Any]], token: str) -> None:
+    def _insert(self, rows: list[bytes], token: str) -> None:
         if self._faults_hang > 0:
             hang, self._faults_hang = self._faults_hang, 0.0
             time.sleep(hang)
@@ -153,7 +178,8 @@ class ClickHouseSink:
         if self._faults_failures > 0:
             self._faults_failures -= 1
             raise InjectedFault("injected: insert failed")
-        self.store.insert_columns(cols, dedup_token=token)
+        if rows:
+            self.store.insert_avro(rows, self._schema, dedup_token=token)
 
 
 class _Listener(ConsumerRebalanceListener):

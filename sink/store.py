@@ -94,6 +94,35 @@ FROM {db}.{table} FINAL
 ENDPOINT_FILE = "actionlog-worker.json"
 
 
+def _zigzag_varint(n: int) -> bytes:
+    n = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while n & ~0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _avro_bytes(data: bytes) -> bytes:
+    return _zigzag_varint(len(data)) + data
+
+
+def avro_container(bodies: Sequence[bytes], schema: bytes) -> bytes:
+    """An Avro object container file (Avro spec): header, one data block of ``bodies``, no codec."""
+    sync = os.urandom(16)
+    meta = (
+        _zigzag_varint(2)
+        + _avro_bytes(b"avro.schema")
+        + _avro_bytes(schema)
+        + _avro_bytes(b"avro.codec")
+        + _avro_bytes(b"null")
+        + _zigzag_varint(0)
+    )
+    data = b"".join(bodies)
+    return b"Obj\x01" + meta + sync + _zigzag_varint(len(bodies)) + _zigzag_varint(len(data)) + data + sync
+
+
 def quote_ident(name: str) -> str:
     """Backtick-quote an identifier that settings already validated as plain."""
     return f"`{name}`"
@@ -208,6 +237,24 @@ class Store:
                 database=self.settings.database,
                 column_oriented=True,
                 settings=settings,
+            )
+        except Exception as exc:
+            raise _store_error(exc) from None
+
+    def insert_avro(self, bodies: Sequence[bytes], schema: bytes, *, dedup_token: str | None = None) -> None:
+        """Insert Avro binary bodies (all written with ``schema``, JSON) as one container block.
+
+        ClickHouse reads the block itself (format ``Avro``, columns by field name): the rows are
+        never decoded in Python.
+        """
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        try:
+            self.client.raw_insert(
+                f"{self.table}",
+                column_names=list(INSERT_COLUMNS),
+                insert_block=avro_container(bodies, schema),
+                settings=settings,
+                fmt="Avro",
             )
         except Exception as exc:
             raise _store_error(exc) from None

@@ -10,7 +10,7 @@ import pytest
 
 from actionlog.metrics import Metrics
 from actionlog.settings import Settings
-from processor.avro import AvroCodec
+from processor.avro import MAGIC, AvroCodec
 from processor.normalize import normalize
 from processor.records import LogRecord
 from processor.topics import ensure_topics
@@ -89,3 +89,31 @@ def test_second_sink_joins_and_leaves(env: Env, tmp_path: Path) -> None:
 async def _landed_at_least(store: Store, n: int) -> bool:
     total, _ = await count_final(store)
     return total >= n
+
+
+def test_a_corrupt_record_is_dropped_not_retried_forever(env: Env, tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {**env.vars, "CLICKHOUSE_URL": f"chdb://{tmp_path / 'corrupt'}", "ACTIONLOG_SINK_MAX_BACKOFF": "0.2"}
+    )
+    asyncio.run(ensure_topics(settings.kafka))
+    codec = AvroCodec()
+    good = log_messages(settings)[:50]
+    # Our framing and fingerprint, then garbage: only ClickHouse would notice, at insert time.
+    bad = (settings.kafka.topics.log, b"bad", MAGIC + codec.fingerprint + b"\xff" * 40, None)
+    produce(settings.kafka.bootstrap_servers, [*good[:25], bad, *good[25:]])
+    store = Store(settings.clickhouse).connect()
+    store.ensure_schema()
+    metrics = Metrics()
+
+    async def scenario() -> None:
+        sink = asyncio.create_task(ClickHouseSink(settings, store, codec, metrics).run())
+        await wait_until(lambda: _landed_at_least(store, 50), 60, "the good records to land")
+        sink.cancel()
+        await asyncio.gather(sink, return_exceptions=True)
+        assert await count_final(store) == (50, 50)
+
+    try:
+        asyncio.run(scenario())
+        assert metrics.sink_undecodable._value.get() == 1
+    finally:
+        store.close()

@@ -5,30 +5,29 @@ from __future__ import annotations
 from sink.batch import Batch
 
 
-def test_columns_transpose_rows_in_partition_order() -> None:
-    b = Batch(2)
-    b.add(0, 10, ("a", 1))
-    b.add(1, 5, ("b", 2))
-    b.add(0, 11, ("c", 3))
+def test_rows_come_partition_by_partition_in_offset_order() -> None:
+    b = Batch()
+    b.add(0, 10, b"a")
+    b.add(1, 5, b"b")
+    b.add(0, 11, b"c")
     assert len(b) == 3
-    cols = b.columns()
-    assert sorted(zip(*cols, strict=True)) == [("a", 1), ("b", 2), ("c", 3)]
+    assert b.rows() == [b"a", b"c", b"b"]
 
 
 def test_commit_offsets_are_next_to_read_including_skipped_messages() -> None:
-    b = Batch(1)
-    b.add(0, 10, ("a",))
+    b = Batch()
+    b.add(0, 10, b"a")
     b.add(0, 11, None)  # an undecodable message still moves the offset
-    b.add(2, 7, ("b",))
+    b.add(2, 7, b"b")
     assert len(b) == 2
     assert b.commit_offsets() == {0: 12, 2: 8}
 
 
 def test_token_identifies_positions_and_content() -> None:
     def batch(ids: list[str], start: int = 0) -> Batch:
-        b = Batch(1)
+        b = Batch()
         for i, e in enumerate(ids):
-            b.add(0, start + i, (e,))
+            b.add(0, start + i, e.encode())
         return b
 
     assert batch(["x", "y"]).dedup_token("log") == batch(["x", "y"]).dedup_token("log")
@@ -38,9 +37,9 @@ def test_token_identifies_positions_and_content() -> None:
 
 
 def test_drop_forgets_revoked_partitions_and_clear_empties() -> None:
-    b = Batch(1)
-    b.add(0, 1, ("a",))
-    b.add(1, 1, ("b",))
+    b = Batch()
+    b.add(0, 1, b"a")
+    b.add(1, 1, b"b")
     b.drop({0})
     assert len(b) == 1 and b.commit_offsets() == {1: 2}
     b.clear()

@@ -12,13 +12,14 @@ import logging
 import zlib
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from actionlog.metrics import Metrics
 from actionlog.settings import Settings
 from processor.avro import AvroCodec
 from processor.normalizer import Normalizer, Output
+from processor.topics import group_consumer_options
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +37,13 @@ class KafkaNormalizer:
         topics = s.kafka.topics
         consumer = AIOKafkaConsumer(
             *topics.inputs,
-            bootstrap_servers=s.kafka.bootstrap_servers,
-            group_id=s.processor.app_id,
-            client_id=f"{s.processor.app_id}-normalizer",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=s.processor.batch_size,
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=max(4 * 1024 * 1024, topics.max_message_bytes),
-            session_timeout_ms=int(s.kafka.session_timeout * 1000),
-            heartbeat_interval_ms=int(s.kafka.session_timeout * 250),
+            **group_consumer_options(
+                s.kafka,
+                group_id=s.processor.app_id,
+                role="normalizer",
+                max_poll_records=s.processor.batch_size,
+                max_partition_fetch_bytes=max(4 * 1024 * 1024, topics.max_message_bytes),
+            ),
         )
         producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka.bootstrap_servers,
@@ -67,7 +65,7 @@ class KafkaNormalizer:
                     continue
                 messages = [m for msgs in batch.values() for m in msgs]
                 await self.normalizer.handle(messages, produce_all)
-                offsets = {TopicPartition(tp.topic, tp.partition): msgs[-1].offset + 1 for tp, msgs in batch.items()}
+                offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batch.items()}
                 try:
                     await consumer.commit(offsets)
                 except (CommitFailedError, KafkaError) as exc:

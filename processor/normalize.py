@@ -171,43 +171,14 @@ def normalize(
     elif type(group) is not str:
         return _refused(obj, action_type)
 
-    panorama_id: Any
-    panorama_name: Any
-    actor_id: Any
-    actor_email: Any
-    panorama = get("panorama")
-    if panorama is None:
-        panorama_id = panorama_name = ""
-    elif type(panorama) is dict:
-        panorama_id = panorama.get("id")
-        panorama_name = panorama.get("name")
-        if panorama_id is None:
-            panorama_id = ""
-        elif type(panorama_id) is not str:
-            return _refused(obj, action_type)
-        if panorama_name is None:
-            panorama_name = ""
-        elif type(panorama_name) is not str:
-            return _refused(obj, action_type)
-    else:
+    pair = _optional_pair(get("panorama"), "id", "name")
+    if pair is None:
         return _refused(obj, action_type)
-
-    actor = get("actor")
-    if actor is None:
-        actor_id = actor_email = ""
-    elif type(actor) is dict:
-        actor_id = actor.get("id")
-        actor_email = actor.get("email")
-        if actor_id is None:
-            actor_id = ""
-        elif type(actor_id) is not str:
-            return _refused(obj, action_type)
-        if actor_email is None:
-            actor_email = ""
-        elif type(actor_email) is not str:
-            return _refused(obj, action_type)
-    else:
+    panorama_id, panorama_name = pair
+    pair = _optional_pair(get("actor"), "id", "email")
+    if pair is None:
         return _refused(obj, action_type)
+    actor_id, actor_email = pair
 
     # A JSON string takes at least as many bytes as it has characters: in a message of at
     # most MAX_STRING_LENGTH bytes no string can be too long, so skip those checks.
@@ -236,9 +207,10 @@ def normalize(
     if actor_email:
         actor_email = actor_email.strip()
         if actor_email:
-            actor_email = normalize_email(actor_email)
-            if actor_email is None:
+            checked = normalize_email(actor_email)
+            if checked is None:
                 return _refused(obj, action_type)
+            actor_email = checked
 
     # Equivalent to LogRecord(event_id, ms, ...) (a test checks it), without object.__setattr__.
     r = _new(LogRecord)
@@ -412,3 +384,23 @@ def _kind(value: Any) -> str:
 
 def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _optional_pair(value: Any, first: str, second: str) -> tuple[str, str] | None:
+    """An optional object of two optional strings (panorama, actor): ``("", "")`` when absent or
+    null, its two values (null → ``""``), or None when anything has the wrong type."""
+    if value is None:
+        return "", ""
+    if type(value) is not dict:
+        return None
+    a = value.get(first)
+    b = value.get(second)
+    if a is None:
+        a = ""
+    elif type(a) is not str:
+        return None
+    if b is None:
+        b = ""
+    elif type(b) is not str:
+        return None
+    return a, b

@@ -12,6 +12,24 @@ from actionlog.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 
+def group_consumer_options(
+    kafka: KafkaSettings, *, group_id: str, role: str, max_poll_records: int, max_partition_fetch_bytes: int
+) -> dict[str, object]:
+    """Options of our plain aiokafka group consumers (normalizer engine, sink): manual commits."""
+    return {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "group_id": group_id,
+        "client_id": f"{group_id}-{role}",
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": max_poll_records,
+        "fetch_max_bytes": 64 * 1024 * 1024,
+        "max_partition_fetch_bytes": max_partition_fetch_bytes,
+        "session_timeout_ms": int(kafka.session_timeout * 1000),
+        "heartbeat_interval_ms": int(kafka.session_timeout * 250),
+    }
+
+
 def wanted_topics(kafka: KafkaSettings) -> dict[str, tuple[int, dict[str, str]]]:
     """Topic name -> (partition count, topic configs)."""
     t = kafka.topics

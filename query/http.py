@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from actionlog.errors import ActionlogError, BadParameter, StoreError
+from actionlog.errors import BadParameter, StoreError
 from actionlog.metrics import Metrics
 from query.filters import parse_report_params
 from query.output import content_type, download_filename
@@ -144,4 +144,4 @@ class HttpServer:
             self._runner = None
 
 
-__all__ = ["REPORT_PATH", "ActionlogError", "HttpServer", "build_http_app"]
+__all__ = ["REPORT_PATH", "HttpServer", "build_http_app"]

@@ -21,6 +21,7 @@ from actionlog.errors import StoreError
 from actionlog.metrics import Metrics
 from actionlog.settings import Settings
 from processor.avro import MAGIC, AvroCodec
+from processor.topics import group_consumer_options
 from sink.batch import Batch
 from sink.store import Store
 
@@ -54,22 +55,18 @@ class ClickHouseSink:
         self._consumer: AIOKafkaConsumer | None = None
         self._faults_failures = settings.sink.fault_fail_inserts
         self._faults_hang = settings.sink.fault_hang_seconds
-        self.landed_event = asyncio.Event()
 
     async def run(self) -> None:
         """Consume until cancelled."""
         s = self.settings
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka.bootstrap_servers,
-            group_id=s.sink.group_id,
-            client_id=f"{s.sink.group_id}-sink",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=s.sink.batch_rows,
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-            session_timeout_ms=int(s.kafka.session_timeout * 1000),
-            heartbeat_interval_ms=int(s.kafka.session_timeout * 250),
+            **group_consumer_options(
+                s.kafka,
+                group_id=s.sink.group_id,
+                role="sink",
+                max_poll_records=s.sink.batch_rows,
+                max_partition_fetch_bytes=8 * 1024 * 1024,
+            )
         )
         consumer.subscribe([self.topic], listener=_Listener(self))
         self._consumer = consumer
@@ -137,7 +134,6 @@ class ClickHouseSink:
                         # The rows are in ClickHouse; whoever owns the partitions now re-reads them
                         # from the last commit and the duplicates collapse.
                         log.warning("commit after insert failed (rows will be re-read): %s", exc)
-                self.landed_event.set()
             finally:
                 self.batch.clear()
                 self.metrics.sink_buffered.set(0)

@@ -21,7 +21,7 @@ import pytest
 from query.filters import parse_report_params
 from query.output import CSV_HEADER, Framer
 from query.sql import build_report_query, clickhouse_format
-from sink.store import TABLE_DDL
+from sink.store import INSERT_COLUMNS, TABLE_DDL
 
 pytestmark = pytest.mark.integration
 
@@ -29,21 +29,7 @@ TABLE = "content_actions_log"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 # The production DDL: the table these queries run on in real life.
 DDL = TABLE_DDL
-COLUMNS = (
-    "event_id",
-    "occurred_at",
-    "action_type",
-    "source",
-    "learner_id",
-    "email",
-    "panorama_id",
-    "panorama_name",
-    "content_id",
-    "content_type",
-    "content_title",
-    "course_group_id",
-    "ingested_at",
-)
+COLUMNS = (*INSERT_COLUMNS[: INSERT_COLUMNS.index("course_group_id") + 1], "ingested_at")
 KEYS = ("email", "panorama_name", "content_type", "content_title", "type", "source", "timestamp")
 
 

@@ -3,9 +3,6 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY actionlog ./actionlog
-COPY processor ./processor
-COPY sink ./sink
-COPY query ./query
 COPY schemas ./schemas
 RUN pip install --no-cache-dir .
 ENV ACTIONLOG_HTTP_HOST=0.0.0.0 ACTIONLOG_HTTP_PORT=8088

@@ -1,3 +1,3 @@
-from actionlog.cli import main
+from actionlog.cli.main import main
 
 main()

@@ -32,10 +32,10 @@ from typing import Any
 import orjson
 from fastavro import parse_schema, schemaless_writer
 
-from actionlog.catalog import SOURCES_BY_TYPE, TYPES
-from processor.avro import AvroCodec
-from processor.normalize import normalize
-from processor.records import LogRecord
+from actionlog.core.avro import AvroCodec
+from actionlog.core.catalog import SOURCES_BY_TYPE, TYPES
+from actionlog.core.record import LogRecord
+from actionlog.processor.normalize import normalize
 
 TOPIC_BY_TYPE = {
     "enrollment": "lms.enrollments",
@@ -162,9 +162,7 @@ def run(n: int = 100_000, rounds: int = 5) -> dict[str, float]:
     """
     codec = AvroCodec()
     events = make_events(n)
-    records = [
-        normalize(v, t, topic=TOPIC_BY_TYPE[t], partition=0, offset=i) for i, (t, v) in enumerate(events)
-    ]
+    records = [normalize(v, t, topic=TOPIC_BY_TYPE[t], partition=0, offset=i) for i, (t, v) in enumerate(events)]
     bad = [r for r in records if not isinstance(r, LogRecord)]
     if bad:
         raise RuntimeError(f"generator produced invalid events: {bad[:3]}")

@@ -25,13 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from actionlog.catalog import SOURCES_BY_TYPE  # noqa: E402
-from actionlog.settings import ClickHouseSettings, TopicSettings  # noqa: E402
-from query.filters import parse_report_params  # noqa: E402
-from query.run import CHUNK, report_chunks  # noqa: E402
-from query.sql import build_report_query, clickhouse_format  # noqa: E402
-from sink.store import Store  # noqa: E402
-from tests.support.events import CONTENT_TYPES, WORDS  # noqa: E402
+from actionlog.core.catalog import SOURCES_BY_TYPE  # noqa: E402
+from actionlog.core.settings import ClickHouseSettings, TopicSettings  # noqa: E402
+from actionlog.query.filters import parse_report_params  # noqa: E402
+from actionlog.query.report import report_chunks  # noqa: E402
+from actionlog.query.sql import build_report_query, clickhouse_format  # noqa: E402
+from actionlog.store import STREAM_CHUNK as CHUNK  # noqa: E402
+from actionlog.store.clickhouse import ClickHouseStore as Store  # noqa: E402
+from actionlog.store.schema import ensure_log_schema  # noqa: E402
+from testkit.events import CONTENT_TYPES, WORDS  # noqa: E402
 
 TABLE = "actionlog.content_actions_log"
 DAYS = 400
@@ -115,7 +117,7 @@ def _parts(store: Store) -> int:
 
 def cmd_generate(path: str, rows: int, optimize: bool) -> dict[str, Any]:
     with open_store(path) as store:
-        store.ensure_schema()
+        ensure_log_schema(store, store.settings.database, store.settings.table)
         started = time.monotonic()
         store.command(generate_sql(rows, int(time.time() * 1000)))
         insert_s = time.monotonic() - started

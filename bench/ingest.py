@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from harness import Broker, Namespace, cpu_seconds, say, scrape
 from profiler import Profiler
 
-from processor.topics import ensure_topics
-from tests.support.events import events
+from actionlog.kafka.topics import ensure_topics
+from testkit.events import events
 
 #: (action type, key, value) of one upstream message.
 Message = tuple[str, bytes, bytes]
@@ -108,7 +109,11 @@ def run_e2e(
     polled every 0.1 s on the worker that holds the store and lands everything).
     """
     n = len(payload)
-    ns = Namespace(broker.bootstrap, tmp, extra={"ACTIONLOG_PROCESSOR_ENGINE": engine} if engine else {})
+    ns = Namespace(
+        broker.bootstrap,
+        tmp / f"ns-{uuid.uuid4().hex[:8]}",
+        vars={"ACTIONLOG_PROCESSOR_ENGINE": engine} if engine else {},
+    )
     say(f"e2e {engine or 'default'} x{workers}: pre-loading {n:,} events")
     load_s = preload(ns, payload)
     say(f"  pre-loaded in {load_s:.1f}s; bare consumer ceiling...")
@@ -116,13 +121,13 @@ def run_e2e(
     say(f"  bare consumer {ceiling['eps']:,.0f}/s; starting worker(s)")
     broker_cpu0 = cpu_seconds(broker.pid() or 0)
     spawned = time.monotonic()
-    first_proc = ns.start_worker()
+    first_proc = ns.start_worker(loglevel="warning")
     profiler: Profiler | None = None
     try:
         url = ns.wait_http()
         http_s = time.monotonic() - spawned
         for _ in range(workers - 1):
-            ns.start_worker()  # finds the store held: joins as a normalizer only
+            ns.start_worker(loglevel="warning")  # finds the store held: joins as a normalizer only
         first = 0.0
         first_count = 0.0
         deadline = time.monotonic() + timeout
@@ -297,9 +302,13 @@ def run_freshness(
     """
     from bigstore import run_json
 
-    ns = Namespace(broker.bootstrap, tmp, extra={"ACTIONLOG_PROCESSOR_ENGINE": engine} if engine else {})
+    ns = Namespace(
+        broker.bootstrap,
+        tmp / f"ns-{uuid.uuid4().hex[:8]}",
+        vars={"ACTIONLOG_PROCESSOR_ENGINE": engine} if engine else {},
+    )
     asyncio.run(ensure_topics(ns.settings.kafka))
-    ns.start_worker()
+    ns.start_worker(loglevel="warning")
     steady = _Steady(ns, templates, rate)
     try:
         url = ns.wait_http()
@@ -322,7 +331,7 @@ def run_freshness(
     finally:
         ns.stop_workers()
     mean_insert_ms = 1000 * insert_sum / max(inserts, 1)
-    stats = run_json("freshness", str(ns.chdb_path), "--since-ms", str(steady.since_ms))
+    stats = run_json("freshness", str(ns.settings.clickhouse.chdb_path), "--since-ms", str(steady.since_ms))
     kafka = steady.kafka_lag_ms
     result = {
         "engine": engine or "default",
@@ -353,5 +362,5 @@ def run_freshness(
         f"{'sustained' if result['sustained'] else 'NOT sustained'}"
     )
     with contextlib.suppress(OSError):
-        (ns.dir / "freshness.json").write_bytes(orjson.dumps(result))
+        (ns.tmp / "freshness.json").write_bytes(orjson.dumps(result))
     return result

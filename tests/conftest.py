@@ -1,16 +1,17 @@
-"""Shared fixtures: the real Kafka broker (scripts/kafka.sh, or KAFKA_BOOTSTRAP_SERVERS), topic
-and producer factories, and a worker process factory."""
+"""Session fixtures: the real Kafka broker (scripts/kafka.sh, a cluster given in
+KAFKA_BOOTSTRAP_SERVERS, or testcontainers where a Docker engine answers)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from testkit.kafka import LocalBroker
+
+_BROKER: dict[str, LocalBroker | None] = {"local": None}
 
 
 def _docker_answers() -> bool:
@@ -18,28 +19,6 @@ def _docker_answers() -> bool:
         return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
-
-
-class BrokerControl:
-    """Stop/start of the session's local broker (None when the cluster is not ours)."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.script = str(ROOT / "scripts" / "kafka.sh")
-
-    def stop(self) -> None:
-        subprocess.run([self.script, "stop"], env=self.env, check=True)
-
-    def start(self) -> None:
-        subprocess.run([self.script, "start"], env=self.env, check=True)
-
-
-_CONTROL: dict[str, BrokerControl | None] = {"broker": None}
-
-
-@pytest.fixture(scope="session")
-def broker_control(kafka_bootstrap: str) -> BrokerControl | None:
-    return _CONTROL["broker"]
 
 
 @pytest.fixture(scope="session")
@@ -54,19 +33,30 @@ def kafka_bootstrap() -> Iterator[str]:
     if given:
         yield given
         return
-    if os.environ.get("ACTIONLOG_TEST_CONTAINERS") == "1" and _docker_answers():
-        from testcontainers.kafka import KafkaContainer
+    if os.environ.get("ACTIONLOG_TEST_CONTAINERS") == "1":
+        if _docker_answers():
+            from testcontainers.kafka import KafkaContainer
 
-        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka:
-            yield kafka.get_bootstrap_server()
-        return
-    port = os.environ.get("ACTIONLOG_TEST_KAFKA_PORT", "19092")
-    env = {**os.environ, "KAFKA_PORT": port}
-    script = str(ROOT / "scripts" / "kafka.sh")
-    subprocess.run([script, "reset"], env=env, check=True)
-    subprocess.run([script, "start"], env=env, check=True)
-    _CONTROL["broker"] = BrokerControl(env)
+            with KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka:
+                yield kafka.get_bootstrap_server()
+            return
+        # Said out loud, never silently: the rest of the session uses the local broker instead.
+        import warnings
+
+        warnings.warn(
+            "ACTIONLOG_TEST_CONTAINERS=1 but no Docker engine answers: using scripts/kafka.sh instead",
+            stacklevel=1,
+        )
+    broker = LocalBroker(int(os.environ.get("ACTIONLOG_TEST_KAFKA_PORT", "19092")))
+    broker.start_fresh()
+    _BROKER["local"] = broker
     try:
-        yield f"127.0.0.1:{port}"
+        yield broker.bootstrap
     finally:
-        subprocess.run([script, "stop"], env=env, check=False)
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def local_broker(kafka_bootstrap: str) -> LocalBroker | None:
+    """The session's broker when it is ours to stop and start (None for a given cluster)."""
+    return _BROKER["local"]

@@ -8,13 +8,23 @@ import uuid
 import orjson
 import pytest
 
-from tests.integration.conftest import Env, consume_all, produce, wait_for
-from tests.integration.test_slice import event, report_rows
+from testkit.events import contract_event
+from testkit.kafka import committed_offsets, consume_all, end_offsets, produce
+from testkit.pipeline import Pipeline, wait_for
+from testkit.reports import cli_report_rows
 
 pytestmark = pytest.mark.integration
 
 
-def dlq_headers(env: Env, reason: str, topic: str) -> list[tuple[str, bytes]]:
+def event(**overrides: object) -> dict[str, object]:
+    return contract_event(**{"event_id": str(uuid.uuid4()), **overrides})
+
+
+def report_rows(env: Pipeline) -> list[list[str]]:
+    return cli_report_rows(env, "--from", "2026-11-01", "--to", "2026-11-30")
+
+
+def dlq_headers(env: Pipeline, reason: str, topic: str) -> list[tuple[str, bytes]]:
     return [
         ("trace", b"t-1"),
         ("actionlog.error.reason", reason.encode()),
@@ -25,7 +35,7 @@ def dlq_headers(env: Env, reason: str, topic: str) -> list[tuple[str, bytes]]:
     ]
 
 
-def test_replay_recovers_fixed_events_and_bounces_invalid_ones_once(env: Env) -> None:
+def test_replay_recovers_fixed_events_and_bounces_invalid_ones_once(env: Pipeline) -> None:
     bootstrap = env.vars["KAFKA_BOOTSTRAP_SERVERS"]
     dlq = env.vars["ACTIONLOG_TOPIC_DLQ"]
     enrollments = env.topic("enrollment")
@@ -37,7 +47,14 @@ def test_replay_recovers_fixed_events_and_bounces_invalid_ones_once(env: Env) ->
     # An event that is still invalid today: rejected now, and again after each replay.
     still_bad = event(event_id=str(uuid.uuid4()), source="teleportation")
     produce(bootstrap, [(enrollments, b"k-bad", orjson.dumps(still_bad), [("trace", b"t-2")])])
-    wait_for(lambda: len(consume_all(bootstrap, dlq, 2, timeout=5)) >= 2, timeout=60, what="two dead letters")
+    assert len(consume_all(bootstrap, dlq, 2)) == 2
+    replay_group = env.vars["ACTIONLOG_PROCESSOR_APP_ID"] + "-dlq-replay"
+
+    dry = env.run("dlq", "replay", "--reason", "unknown_source", "--from-beginning", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert b"dry run: would have replayed 2" in dry.stdout
+    assert committed_offsets(bootstrap, replay_group) == {}  # a dry run moves nothing
+    assert sum(end_offsets(bootstrap, enrollments).values()) == 1  # and sends nothing
 
     skipped = env.run("dlq", "replay", "--reason", "malformed_json")
     assert skipped.returncode == 0, skipped.stderr
@@ -46,11 +63,15 @@ def test_replay_recovers_fixed_events_and_bounces_invalid_ones_once(env: Env) ->
     first = env.run("dlq", "replay", "--reason", "unknown_source", "--from-beginning")
     assert first.returncode == 0, first.stderr
     assert b"replayed 2" in first.stdout
+    # Progress is committed up to where the run started, after the re-driven messages were acknowledged.
+    committed = committed_offsets(bootstrap, replay_group)
+    assert sum(committed.values()) == 2
+    assert sum(end_offsets(bootstrap, enrollments).values()) == 3
     rows = wait_for(lambda: report_rows(env), timeout=60, what="the recovered event in the report")
     assert [r[3] for r in rows] == ["Recovered"]
 
     # The still-invalid event went back to the dead-letter topic once, with its replay count.
-    letters = wait_for(lambda: (m := consume_all(bootstrap, dlq, 3, timeout=5)) and len(m) >= 3 and m, 60)
+    letters = consume_all(bootstrap, dlq, 3)
     assert len(letters) == 3
     bounced = [m for m in letters if dict(m.headers).get("actionlog.replay.count") == b"1"]
     assert len(bounced) == 1 and bounced[0].key == b"k-bad" and bounced[0].value == orjson.dumps(still_bad)
@@ -62,6 +83,7 @@ def test_replay_recovers_fixed_events_and_bounces_invalid_ones_once(env: Env) ->
     assert second.returncode == 0, second.stderr
     assert b"replayed 0" in second.stdout and b"1 past max replays" in second.stdout
     third = env.run("dlq", "replay")
+    assert third.returncode == 0, third.stderr
     assert b"replayed 0" in third.stdout
-    assert len(consume_all(bootstrap, dlq, 3, timeout=5)) == 3  # no loop
-    assert [r[3] for r in report_rows(env) or []] == ["Recovered"]
+    assert len(consume_all(bootstrap, dlq, 3)) == 3  # no loop
+    assert [r[3] for r in report_rows(env)] == ["Recovered"]

@@ -1,9 +1,9 @@
-"""The export job (CONTRACT §6) end to end on the embedded store; all but the last test without Kafka.
+"""The export job (docs/export.md) end to end on the embedded store; all but the last test without Kafka.
 
-Rows are landed with ``Store.insert_columns`` in this process, which then CLOSES the store: chDB
+Rows are landed with `testkit.rows.land` in this process, which then CLOSES the store: chDB
 allows one process per data path, and ``actionlog export`` runs as a real subprocess (so it can
-be killed with SIGKILL at the test hook's pause points). The HTTP test keeps the store open and
-serves the worker's app from a thread instead, so the CLI has to go through it.
+be killed with SIGKILL at the test seam's pause points). The through-the-worker test holds the
+store the way a worker does (`testkit.served.ServedStore`), so the CLI has to go through it.
 """
 
 from __future__ import annotations
@@ -26,13 +26,18 @@ from typing import Any
 import orjson
 import pytest
 
-from actionlog.settings import ClickHouseSettings
-from query.export import PAUSE_ENV, PAUSE_POINTS, SAFETY_LAG_ENV
-from query.filters import parse_report_params
-from query.sql import FINAL_FILTER_SETTINGS, build_report_query
-from sink.store import INSERT_COLUMNS, Store
-from tests.integration.conftest import Env, produce, wait_for
-from tests.support.served import ServedStore
+from actionlog.core.seams import EXPORT_PAUSE_POINTS as PAUSE_POINTS
+from actionlog.core.settings import ClickHouseSettings
+from actionlog.query.filters import parse_report_params
+from actionlog.query.sql import FINAL_FILTER_SETTINGS, build_report_query
+from actionlog.store.clickhouse import ClickHouseStore
+from testkit.kafka import produce
+from testkit.pipeline import Pipeline, wait_for
+from testkit.rows import land
+from testkit.served import ServedStore
+
+PAUSE_ENV = "ACTIONLOG_TEST_EXPORT_PAUSE"
+SAFETY_LAG_ENV = "ACTIONLOG_EXPORT_SAFETY_LAG"
 
 pytestmark = pytest.mark.integration
 
@@ -64,8 +69,8 @@ def event(eid: str, occurred_ms: int, *, title: str | None = None, type_: str = 
     }
 
 
-def insert(store: Store, events: Sequence[dict[str, Any]]) -> None:
-    store.insert_columns([[e[c] for e in events] for c in INSERT_COLUMNS])
+def insert(store: ClickHouseStore, events: Sequence[dict[str, Any]]) -> None:
+    land(store, events)
 
 
 class Lab:
@@ -82,12 +87,12 @@ class Lab:
             "ACTIONLOG_HTTP_PORT": "0",
         }
         self.env.pop(PAUSE_ENV, None)
-        with Store(self.settings).connect() as store:
-            store.ensure_schema()
+        with ClickHouseStore(self.settings).connect() as store:
+            land(store, [])
 
     def land(self, *batches: Sequence[dict[str, Any]]) -> None:
         """Insert each batch as one block (one part), then close the store."""
-        with Store(self.settings).connect() as store:
+        with ClickHouseStore(self.settings).connect() as store:
             for batch in batches:
                 insert(store, batch)
 
@@ -285,7 +290,7 @@ def test_recording_the_latest_run_aborted_has_its_window_exported_again(lab: Lab
     lab.land(rows)
     lab.export("op")
     first = lab.files("op")[0]
-    with Store(lab.settings).connect() as store:  # what docs/export.md tells an operator to run
+    with ClickHouseStore(lab.settings).connect() as store:  # what docs/export.md tells an operator to run
         store.command(
             "INSERT INTO actionlog.export_runs (job, run_id, state, lo_ms, hi_ms)"
             " SELECT job, run_id, 'aborted', lo_ms, hi_ms FROM actionlog.export_runs"
@@ -311,7 +316,7 @@ def test_bad_arguments_exit_2(lab: Lab) -> None:
 def test_the_window_query_is_immune_to_session_settings(lab: Lab) -> None:
     """FINAL must pick the surviving copy before the landing filter; the statement pins that."""
     originals = [event(f"o{i}", NOW - DAY + i) for i in range(300)]
-    with Store(lab.settings).connect() as store:
+    with ClickHouseStore(lab.settings).connect() as store:
         insert(store, originals)
         lo = int(store.query_rows("SELECT toUnixTimestamp64Milli(now64(3))")[0][0])
         while int(store.query_rows("SELECT toUnixTimestamp64Milli(now64(3))")[0][0]) <= lo:
@@ -336,20 +341,12 @@ def test_the_window_query_is_immune_to_session_settings(lab: Lab) -> None:
 
 
 @pytest.fixture
-def served(lab: Lab) -> Iterator[Store]:
-    store = Store(lab.settings).connect()
-    try:
-        with ServedStore(store) as url:
-            store.publish_endpoint(url)  # what the worker does; this process's pid is alive
-            try:
-                yield store
-            finally:
-                store.withdraw_endpoint()
-    finally:
-        store.close()
+def served(lab: Lab) -> Iterator[ClickHouseStore]:
+    with ServedStore(lab.settings) as held:  # held the way a worker holds it
+        yield held.store
 
 
-def test_exports_go_through_a_running_worker(lab: Lab, served: Store) -> None:
+def test_exports_go_through_a_running_worker(lab: Lab, served: ClickHouseStore) -> None:
     first = [event(f"h{i}", NOW - DAY + i) for i in range(8)]
     insert(served, first)  # the store is held by this process: the CLI must use HTTP
     assert "8 rows" in lab.export("web", "--format", "json")
@@ -370,7 +367,7 @@ def test_exports_go_through_a_running_worker(lab: Lab, served: Store) -> None:
     assert "invalid --type" in lab.export("web", "--type", "nope", code=2)
 
 
-def test_exports_through_the_real_worker(env: Env, tmp_path: Path) -> None:
+def test_exports_through_the_real_worker(env: Pipeline, tmp_path: Path) -> None:
     """The whole pipeline: Kafka → worker (holding the embedded store) → export over its HTTP port."""
     out = tmp_path / "exports"
     env.vars[SAFETY_LAG_ENV] = "0.001"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +17,11 @@ import fastavro
 import orjson
 import pytest
 
-from actionlog.catalog import SOURCES_BY_TYPE
-from tests.integration.conftest import Env, consume_all, produce, wait_for
-from tests.support.avro_spec import crc64_avro
+from actionlog.core.catalog import SOURCES_BY_TYPE
+from testkit.avro_spec import crc64_avro
+from testkit.events import contract_event
+from testkit.kafka import consume_all, produce
+from testkit.pipeline import Pipeline, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -89,15 +92,7 @@ def good_events() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
 
 
 def valid(**over: Any) -> dict[str, Any]:
-    e: dict[str, Any] = {
-        "event_id": str(uuid.uuid4()),
-        "occurred_at": "2026-11-03T14:05:06.123+01:00",
-        "source": "course_purchase",
-        "learner": {"id": "u-1", "email": "a@b.c"},
-        "content": {"id": "c-1", "type": "course", "title": "t"},
-    }
-    e.update(over)
-    return e
+    return contract_event(**{"event_id": "random", **over})
 
 
 def without(path: str) -> bytes:
@@ -167,7 +162,9 @@ def as_ms(value: Any) -> int:
     return int(value)
 
 
-def test_mixed_batch_is_split_into_log_and_dead_letters(env: Env) -> None:
+@pytest.mark.parametrize("engine", ["faust", "aiokafka"])
+def test_mixed_batch_is_split_into_log_and_dead_letters(env: Pipeline, engine: str) -> None:
+    env.vars["ACTIONLOG_PROCESSOR_ENGINE"] = engine
     bootstrap = env.vars["KAFKA_BOOTSTRAP_SERVERS"]
     goods = good_events()
     assert len(goods) == 54
@@ -214,8 +211,6 @@ def test_mixed_batch_is_split_into_log_and_dead_letters(env: Env) -> None:
 
     # And the counters say the same.
     def metrics_text() -> str | None:
-        import urllib.request
-
         url = env.wait_http() + "/metrics"
         text = urllib.request.urlopen(url, timeout=10).read().decode()
         return text if 'actionlog_events_rejected_total{reason="malformed_json"} 6.0' in text else None

@@ -26,14 +26,15 @@ from typing import Any
 
 import pytest
 
-from actionlog.errors import BadParameter
-from actionlog.settings import ClickHouseSettings
-from query.filters import MULTI_KEYS, parse_report_params
-from query.http import REPORT_PATH
-from query.run import report_chunks
-from query.sql import build_count_query, build_report_query
-from sink.store import INSERT_COLUMNS, Store
-from tests.support.served import ServedStore
+from actionlog.core.errors import BadParameter
+from actionlog.core.settings import ClickHouseSettings
+from actionlog.query.filters import MULTI_KEYS, parse_report_params
+from actionlog.query.report import report_chunks
+from actionlog.query.sql import build_count_query, build_report_query
+from actionlog.store.clickhouse import ClickHouseStore
+from actionlog.web.reports import REPORT_PATH
+from testkit.rows import land
+from testkit.served import ServedStore
 
 pytestmark = pytest.mark.integration
 
@@ -128,11 +129,11 @@ def params_of(flag: str, values: Sequence[str], fmt: str = "json") -> dict[str, 
 class Lab:
     def __init__(self, path: Path) -> None:
         self.settings = ClickHouseSettings(url=f"chdb://{path}")
-        self._store: Store | None = None
+        self._store: ClickHouseStore | None = None
 
-    def store(self) -> Store:
+    def store(self) -> ClickHouseStore:
         if self._store is None:
-            self._store = Store(self.settings).connect()
+            self._store = ClickHouseStore(self.settings).connect()
         return self._store
 
     def close(self) -> None:
@@ -160,10 +161,7 @@ class Lab:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     assert len({v.lower() for v in BAIT}) == len(BAIT)  # each bait is its own row, for every flag
     lab = Lab(tmp_path_factory.mktemp("hostile") / "chdb")
-    store = lab.store()
-    store.ensure_schema()
-    defaults = {"actor_id": "", "actor_email": "", "kafka_topic": "t", "kafka_partition": 0, "kafka_offset": 0}
-    store.insert_columns([[{**defaults, **r}[c] for r in ROWS] for c in INSERT_COLUMNS])
+    land(lab.store(), ROWS)
     try:
         yield lab
         lab.assert_intact()
@@ -267,8 +265,9 @@ def test_a_hostile_parameter_name_is_refused() -> None:
 
 @pytest.fixture
 def base_url(lab: Lab) -> Iterator[str]:
-    with ServedStore(lab.store()) as url:
-        yield url
+    lab.close()  # the served store holds it now
+    with ServedStore(lab.settings) as held:
+        yield held.url
 
 
 def get(base_url: str, params: Mapping[str, Sequence[str]]) -> tuple[int, bytes]:

@@ -24,18 +24,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from actionlog.catalog import SOURCES_BY_TYPE
-from actionlog.settings import ClickHouseSettings
-from query.filters import parse_report_params
-from query.http import REPORT_PATH
-from query.run import report_chunks
-from sink.store import INSERT_COLUMNS, Store
-from tests.support.served import ServedStore
+from actionlog.core.catalog import SOURCES_BY_TYPE
+from actionlog.core.settings import ClickHouseSettings
+from actionlog.query.filters import parse_report_params
+from actionlog.query.report import report_chunks
+from actionlog.store.clickhouse import ClickHouseStore
+from actionlog.web.reports import REPORT_PATH
+from testkit.rows import land
+from testkit.served import ServedStore
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +117,7 @@ def expected_titles(params: Mapping[str, Sequence[str]]) -> list[str]:
 
 @dataclass
 class Worker:
-    store: Store
+    store: ClickHouseStore
     url: str
     settings: ClickHouseSettings
     tmp: Path
@@ -147,30 +147,21 @@ class Worker:
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     tmp = tmp_path_factory.mktemp("http")
     settings = ClickHouseSettings(url=f"chdb://{tmp / 'chdb'}")
-    store = Store(settings).connect()
-    try:
-        store.ensure_schema()
-        fixed: dict[str, Any] = {"learner_id": "u-1", "email": "a@example.com", "panorama_id": "", "panorama_name": ""}
-        fixed |= {"content_id": "c-1", "actor_id": "", "actor_email": "", "kafka_topic": "t"}
-        fixed |= {"kafka_partition": 0, "kafka_offset": 0}
-        own = {
-            "event_id": lambda r: r.event_id,
-            "occurred_at": lambda r: r.occurred_ms,
-            "action_type": lambda r: r.action_type,
-            "source": lambda r: r.source,
-            "content_type": lambda r: r.content_type,
-            "content_title": lambda r: r.title,
-            "course_group_id": lambda r: r.course_group_id,
-        }
-        store.insert_columns([[own[c](r) if c in own else fixed[c] for r in ROWS] for c in INSERT_COLUMNS])
-        with ServedStore(store) as url:
-            store.publish_endpoint(url)  # what the worker does: the CLI now goes through HTTP
-            try:
-                yield Worker(store, url, settings, tmp)
-            finally:
-                store.withdraw_endpoint()
-    finally:
-        store.close()
+    with ServedStore(settings) as held:  # held the way a worker holds it: the CLI goes through it
+        rows = [
+            {
+                "event_id": r.event_id,
+                "occurred_at": r.occurred_ms,
+                "action_type": r.action_type,
+                "source": r.source,
+                "content_type": r.content_type,
+                "content_title": r.title,
+                "course_group_id": r.course_group_id,
+            }
+            for r in ROWS
+        ]
+        land(held.store, rows)
+        yield Worker(held.store, held.url, settings, tmp)
 
 
 def test_the_filters_select_a_real_subset() -> None:

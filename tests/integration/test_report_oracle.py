@@ -31,11 +31,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from actionlog.catalog import SOURCES_BY_TYPE
-from actionlog.settings import ClickHouseSettings
-from query.filters import parse_report_params
-from query.run import report_chunks
-from sink.store import INSERT_COLUMNS, Store
+from actionlog.core.catalog import SOURCES_BY_TYPE
+from actionlog.core.settings import ClickHouseSettings
+from actionlog.query.filters import parse_report_params
+from actionlog.query.report import report_chunks
+from actionlog.store.clickhouse import ClickHouseStore
+from testkit.rows import land
 
 pytestmark = pytest.mark.integration
 
@@ -328,11 +329,11 @@ class Lab:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.settings = ClickHouseSettings(url=f"chdb://{path}")
-        self._store: Store | None = None
+        self._store: ClickHouseStore | None = None
 
-    def store(self) -> Store:
+    def store(self) -> ClickHouseStore:
         if self._store is None:
-            self._store = Store(self.settings).connect()
+            self._store = ClickHouseStore(self.settings).connect()
         return self._store
 
     def close(self) -> None:
@@ -345,23 +346,33 @@ class Lab:
         return b"".join(report_chunks(self.store(), filters))
 
 
-COLUMN_NAMES = (*INSERT_COLUMNS, "ingested_at")
+OWN_COLUMNS = (
+    "event_id",
+    "action_type",
+    "source",
+    "learner_id",
+    "email",
+    "panorama_id",
+    "panorama_name",
+    "content_id",
+    "content_type",
+    "content_title",
+    "course_group_id",
+)
 
 
-def insert(store: Store, events: Sequence[Event]) -> None:
-    def value(e: Event, column: str) -> object:
-        extra = {"occurred_at": e.occurred_ms, "ingested_at": e.ingested_ms, "actor_id": "", "actor_email": ""}
-        extra |= {"kafka_topic": "lms.enrollments", "kafka_partition": 0, "kafka_offset": 0}
-        return extra[column] if column in extra else getattr(e, column)
-
-    store.insert_columns([[value(e, c) for e in events] for c in COLUMN_NAMES], column_names=COLUMN_NAMES)
+def insert(store: ClickHouseStore, events: Sequence[Event]) -> None:
+    rows = [
+        {"occurred_at": e.occurred_ms, "ingested_at": e.ingested_ms, **{c: getattr(e, c) for c in OWN_COLUMNS}}
+        for e in events
+    ]
+    land(store, rows)
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab = Lab(tmp_path_factory.mktemp("oracle") / "chdb")
     store = lab.store()
-    store.ensure_schema()
     for block in LANDING.blocks:
         insert(store, block)
     try:

@@ -18,17 +18,16 @@ from typing import Any
 import clickhouse_connect
 import pytest
 
-from query.filters import parse_report_params
-from query.output import CSV_HEADER, Framer
-from query.sql import build_report_query, clickhouse_format
-from sink.store import INSERT_COLUMNS, TABLE_DDL
+from actionlog.query.filters import parse_report_params
+from actionlog.query.framing import CSV_HEADER, Framer
+from actionlog.query.sql import build_report_query, clickhouse_format
+from actionlog.store.schema import INSERT_COLUMNS, log_table_ddl
 
 pytestmark = pytest.mark.integration
 
 TABLE = "content_actions_log"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 # The production DDL: the table these queries run on in real life.
-DDL = TABLE_DDL
 COLUMNS = (*INSERT_COLUMNS[: INSERT_COLUMNS.index("course_group_id") + 1], "ingested_at")
 KEYS = ("email", "panorama_name", "content_type", "content_title", "type", "source", "timestamp")
 
@@ -124,7 +123,7 @@ def client(_chdb_client_for_sql_tests: Any) -> Any:
 def db(client: Any) -> Iterator[str]:
     name = f"sqltest_{uuid.uuid4().hex}"
     client.command(f"CREATE DATABASE `{name}`")
-    client.command(DDL.format(db=f"`{name}`", table=f"`{TABLE}`"))
+    client.command(log_table_ddl(name, TABLE))
     try:
         yield name
     finally:
@@ -388,7 +387,7 @@ def test_csv_timestamps_in_a_zone(client: Any, loaded: str) -> None:
 
 
 def test_every_accepted_zone_is_known_to_clickhouse(client: Any) -> None:
-    from query.filters import parse_tz
+    from actionlog.query.filters import parse_tz
 
     known = set(client.query("SELECT time_zone FROM system.time_zones").result_columns[0])
     accepted = {parse_tz(name) for name in zoneinfo.available_timezones() - {"localtime", "posixrules"}}

@@ -18,11 +18,11 @@ from fastavro.schema import to_parsing_canonical_form
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import processor.avro as avro_module
-from actionlog.catalog import ALL_SOURCES, TYPES
-from processor.avro import AvroCodec, BadFraming, UnknownSchema
-from processor.records import LogRecord
-from tests.support.avro_spec import crc64_avro
+import actionlog.core.avro as avro_module
+from actionlog.core.avro import AvroCodec, BadFraming, UnknownSchema
+from actionlog.core.catalog import ALL_SOURCES, TYPES
+from actionlog.core.record import LogRecord
+from testkit.avro_spec import crc64_avro
 
 SCHEMA_DIR = Path(str(files("schemas")))
 CURRENT = json.loads((SCHEMA_DIR / "content_action.avsc").read_text(encoding="utf-8"))
@@ -109,7 +109,6 @@ def test_round_trip_through_codec() -> None:
     assert CODEC.decode(data) == dataclasses.asdict(record)
     assert CODEC.decode_record(data) == record
     assert CODEC.decode(bytearray(data)) == dataclasses.asdict(record)
-    assert CODEC.encode_many([record, sample()]) == [data, CODEC.encode(sample())]
 
 
 ids = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
@@ -199,6 +198,10 @@ def test_decode_refuses_out_of_range_enum_index() -> None:
         CODEC.decode(data[:10] + bytes(body))
 
 
+#: What fastavro raises for a body that does not decode (anything else is a bug, not a refusal).
+FASTAVRO_REFUSALS = (EOFError, ValueError, IndexError, UnicodeDecodeError, OverflowError)
+
+
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(records, st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), max_size=3), st.integers(-5, 3))
 def test_decoding_corrupted_messages_agrees_with_fastavro(
@@ -209,19 +212,24 @@ def test_decoding_corrupted_messages_agrees_with_fastavro(
     for at, value in flips:
         data[10 + at % (len(data) - 10)] = value
     data = data[: len(data) + cut] if cut < 0 else data + b"\x00" * cut
+    why = ""
     try:
         ours: dict[str, Any] | None = CODEC.decode(bytes(data))
-    except BadFraming:
-        ours = None
+    except BadFraming as exc:
+        ours, why = None, str(exc)
     buf = io.BytesIO(bytes(data[10:]))
     try:
         theirs: Any = fastavro.schemaless_reader(buf, fastavro.parse_schema(avro_module._strip_logical_types(CURRENT)))
         if buf.tell() != len(data) - 10:
             theirs = None  # trailing bytes
-    except Exception:
+    except FASTAVRO_REFUSALS:
         theirs = None
     if ours is not None:
         assert ours == theirs
+    elif theirs is not None:
+        # We refuse more than fastavro in two documented ways only: an int beyond 32 bits, a
+        # varint longer than a 64-bit long's 10 bytes.
+        assert "does not fit an Avro int" in why or "longer than 10 bytes" in why, (why, theirs)
 
 
 def test_decode_refuses_an_int_out_of_range() -> None:
@@ -292,12 +300,22 @@ def test_history_schemas_are_loaded_and_resolved(tmp_path: Path, monkeypatch: py
     assert codec.decode(old) == {**dataclasses.asdict(sample()), "learner_locale": ""}
 
 
-def test_every_history_schema_is_a_known_writer() -> None:
-    """Each schemas/history/*.avsc (none yet) parses and is accepted by decode."""
-    for path in sorted((SCHEMA_DIR / "history").glob("*.avsc")):
+def test_every_released_schema_is_kept_and_its_records_decode() -> None:
+    """schemas/history keeps every released version, the current one included, and a record
+    written with any of them (by fastavro alone) decodes to the current schema."""
+    history = sorted((SCHEMA_DIR / "history").glob("*.avsc"))
+    assert history, "schemas/history/ must keep every released schema version"
+    fingerprints = set()
+    for path in history:
         old = json.loads(path.read_text(encoding="utf-8"))
-        fastavro.parse_schema(copy.deepcopy(old))
-        assert avro_module.schema_fingerprint(old) in CODEC.writer_fingerprints, path.name
+        fp = avro_module.schema_fingerprint(old)
+        fingerprints.add(fp)
+        assert fp in CODEC.writer_fingerprints, path.name
+        names = {f["name"] for f in old["fields"]}
+        datum = {k: v for k, v in dataclasses.asdict(sample()).items() if k in names}
+        decoded = CODEC.decode(b"\xc3\x01" + fp + fastavro_body(old, datum))
+        assert {k: decoded[k] for k in datum} == datum, path.name
+    assert CODEC.fingerprint in fingerprints, "the current schema must be kept in schemas/history/ too"
 
 
 def test_layout_check_refuses_a_schema_the_encoder_does_not_match(

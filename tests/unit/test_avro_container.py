@@ -7,11 +7,11 @@ import json
 
 import fastavro
 
-from processor.avro import AvroCodec
-from processor.normalize import normalize
-from processor.records import LogRecord
-from sink.store import avro_container
-from tests.support.events import events
+from actionlog.core.avro import AvroCodec
+from actionlog.core.avro import container as avro_container
+from actionlog.core.record import LogRecord
+from actionlog.processor.normalize import normalize
+from testkit.events import events
 
 
 def test_container_of_bodies_reads_back_as_the_records() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from processor.dlq import (
+from actionlog.core.record import Rejection
+from actionlog.processor.dead_letters import (
     MAX_DETAIL_BYTES,
     DeadLetterInfo,
     dead_letter_headers,
@@ -12,7 +13,6 @@ from processor.dlq import (
     parse_dead_letter,
     replay_count,
 )
-from processor.records import Rejection
 
 REJECTION = Rejection("invalid_field", "field 'learner.email' is not an email address")
 OURS = [

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from actionlog.errors import BadParameter, ConfigError, ExportLocked, StoreError
-from actionlog.settings import Settings
-from query import export as ex
-from query.export_state import (
+from actionlog.core.errors import BadParameter, ConfigError, ExportLocked, StoreError
+from actionlog.core.settings import ExportSettings, Settings
+from actionlog.query.export import job as runner
+from actionlog.query.export import plan as ex
+from actionlog.query.export.state import (
     JobState,
     RunRecord,
     Window,
@@ -25,7 +26,7 @@ from query.export_state import (
     record_query,
     runs_ddl,
 )
-from query.filters import EARLIEST, LATEST
+from actionlog.query.filters import EARLIEST, LATEST
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):([^{}]+)\}")
 HOSTILE_JOBS = ["x'; DROP TABLE export_runs; --", "{job:String}", "a\\' OR 1 --", "é漢🙂", "j`b"]
@@ -94,16 +95,31 @@ def test_temp_files_of_a_job_are_told_apart_from_other_jobs() -> None:
 # ---------------------------------------------------------------- settings and parameters
 
 
-@pytest.mark.parametrize(("raw", "want"), [("", 10_000), ("0", 0), ("0.001", 1), ("2.5", 2_500), (" 30 ", 30_000)])
-def test_safety_lag(raw: str, want: int) -> None:
-    assert ex.safety_lag_ms({ex.SAFETY_LAG_ENV: raw}) == want
-    assert ex.safety_lag_ms({}) == 10_000
+@pytest.mark.parametrize(("raw", "want"), [("0", 0), ("0.001", 1), ("2.5", 2_500), (" 30 ", 30_000)])
+@pytest.mark.parametrize("url", ["chdb://x", "http://h:8123/db"])
+def test_a_set_safety_lag_wins_for_any_store(raw: str, want: int, url: str) -> None:
+    settings = Settings.from_env({"ACTIONLOG_EXPORT_SAFETY_LAG": raw, "CLICKHOUSE_URL": url})
+    assert ex.safety_lag_ms(settings) == want
 
 
-@pytest.mark.parametrize("raw", ["x", "-1", "1e9", "nan"])
+@pytest.mark.parametrize(
+    ("env", "want"),
+    [
+        ({"CLICKHOUSE_URL": "chdb://x"}, 0),  # the embedded engine serializes inserts and reads
+        ({"CLICKHOUSE_URL": "chdb://x", "ACTIONLOG_CLICKHOUSE_INSERT_TIMEOUT": "90"}, 0),
+        ({"CLICKHOUSE_URL": "http://h:8123/db"}, 30_000),  # a server: the insert timeout (default 30 s)
+        ({"CLICKHOUSE_URL": "https://h/db", "ACTIONLOG_CLICKHOUSE_INSERT_TIMEOUT": "45"}, 45_000),
+        ({"CLICKHOUSE_URL": "http://h:8123/db", "ACTIONLOG_CLICKHOUSE_INSERT_TIMEOUT": "2"}, 10_000),  # at least 10 s
+    ],
+)
+def test_the_default_safety_lag_depends_on_the_store(env: dict[str, str], want: int) -> None:
+    assert ex.safety_lag_ms(Settings.from_env(env)) == want
+
+
+@pytest.mark.parametrize("raw", ["x", "-1", "1e9", "nan", "inf"])
 def test_bad_safety_lag(raw: str) -> None:
-    with pytest.raises(ConfigError):
-        ex.safety_lag_ms({ex.SAFETY_LAG_ENV: raw})
+    with pytest.raises(ConfigError, match="ACTIONLOG_EXPORT_SAFETY_LAG"):
+        Settings.from_env({"ACTIONLOG_EXPORT_SAFETY_LAG": raw})
 
 
 def test_export_filters_have_no_default_range() -> None:
@@ -214,10 +230,9 @@ class FakeBackend:
         pass
 
 
-def run(backend: FakeBackend, out: Path, job: str = "j", dry_run: bool = False) -> ex.ExportResult:
-    return ex.run_export(
-        Settings(), job=job, output_dir=out, params={}, dry_run=dry_run, safety_lag=10, backend=backend
-    )
+def run(backend: FakeBackend, out: Path, job: str = "j", dry_run: bool = False) -> runner.ExportResult:
+    settings = Settings(export=ExportSettings(safety_lag=10))
+    return runner.run_export(settings, job=job, output_dir=out, params={}, dry_run=dry_run, backend=backend)
 
 
 def visible(out: Path) -> list[str]:
@@ -230,18 +245,31 @@ def hidden(out: Path) -> list[str]:
 
 def test_runs_move_the_watermark_and_number_the_files(tmp_path: Path) -> None:
     b, out = FakeBackend(), tmp_path / "new" / "dir"
-    b.rows = [(500, b'"a"\r\n'), (990_000, b'"b"\r\n')]
+    b.rows = [(500, b'"a"\r\n'), (989_999, b'"b"\r\n')]
     first = run(b, out)
-    assert (first.run_id, first.rows, first.lo_ms, first.hi_ms) == (1, 2, 0, 990_000)
+    assert (first.run_id, first.rows, first.lo_ms, first.hi_ms) == (1, 2, 0, 989_999)
     assert first.file is not None and first.file.read_bytes().endswith(b'"a"\r\n"b"\r\n')
     b.rows.append((995_000, b'"late"\r\n'))  # landed after hi: the next window
     b.clock = 2_000_000
     second = run(b, out)
-    assert (second.run_id, second.rows, second.lo_ms) == (2, 1, 990_000)
+    assert (second.run_id, second.rows, second.lo_ms) == (2, 1, 989_999)
     assert second.file is not None and second.file.read_bytes().endswith(b'"late"\r\n')
     assert visible(out) == [first.file.name, second.file.name]
     assert [r.state for r in b.records] == ["pending", "committed", "pending", "committed"]
     assert hidden(out) == []
+
+
+def test_the_window_ends_before_the_millisecond_of_the_clock_reading(tmp_path: Path) -> None:
+    """An insert may start in the very millisecond the clock was read and stamp its rows with it;
+    they are not visible yet, so they belong to the next window, never to this one."""
+    b = FakeBackend()
+    b.rows = [(b.clock - 10_001, b'"before"\r\n'), (b.clock - 10_000, b'"same ms"\r\n')]
+    first = run(b, tmp_path)
+    assert first.hi_ms == b.clock - 10_000 - 1 and first.rows == 1
+    b.clock += 5
+    second = run(b, tmp_path)
+    assert second.lo_ms == first.hi_ms and second.rows == 1
+    assert second.file is not None and second.file.read_bytes().endswith(b'"same ms"\r\n')
 
 
 def test_an_empty_run_writes_no_file_but_moves_the_watermark(tmp_path: Path) -> None:
@@ -249,7 +277,7 @@ def test_an_empty_run_writes_no_file_but_moves_the_watermark(tmp_path: Path) -> 
     result = run(b, tmp_path)
     assert (result.rows, result.file) == (0, None)
     assert visible(tmp_path) == [] and hidden(tmp_path) == []
-    assert b.records == [RunRecord("j", 1, "committed", 0, 990_000, 0, "", "{}")]
+    assert b.records == [RunRecord("j", 1, "committed", 0, 989_999, 0, "", "{}")]
     assert "no file written" in result.summary()
 
 

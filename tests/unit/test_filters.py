@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actionlog.errors import BadParameter
-from query.filters import EARLIEST, LATEST, ReportFilters, parse_report_params
+from actionlog.core.errors import BadParameter
+from actionlog.query.filters import EARLIEST, LATEST, ReportFilters, parse_report_params
 
 NOW = datetime(2026, 11, 28, 15, 30, 45, 123456, tzinfo=UTC)
 NOW_MS = datetime(2026, 11, 28, 15, 30, 45, 123000, tzinfo=UTC)

@@ -11,10 +11,10 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actionlog.catalog import SOURCES_BY_TYPE, TYPES
-from processor.avro import AvroCodec
-from processor.normalize import diagnose, normalize
-from processor.records import MALFORMED_JSON, REASONS, LogRecord, Rejection
+from actionlog.core.avro import AvroCodec
+from actionlog.core.catalog import SOURCES_BY_TYPE, TYPES
+from actionlog.core.record import MALFORMED_JSON, REASONS, LogRecord, Rejection
+from actionlog.processor.normalize import diagnose, normalize
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CODEC = AvroCodec()

@@ -7,8 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from processor.normalize import normalize
-from processor.records import (
+from actionlog.core.record import (
     INVALID_FIELD,
     INVALID_TIMESTAMP,
     MALFORMED_JSON,
@@ -18,6 +17,7 @@ from processor.records import (
     LogRecord,
     Rejection,
 )
+from actionlog.processor.normalize import normalize
 
 DELETE = object()
 

@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from actionlog.catalog import SOURCES_BY_TYPE, TYPES
-from processor.normalize import MAX_OCCURRED_AT_MS, MIN_OCCURRED_AT_MS, normalize
-from processor.records import LogRecord, Rejection
+from actionlog.core.catalog import SOURCES_BY_TYPE, TYPES
+from actionlog.core.record import LogRecord, Rejection
+from actionlog.processor.normalize import MAX_OCCURRED_AT_MS, MIN_OCCURRED_AT_MS, normalize
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -7,15 +7,14 @@ import io
 import itertools
 import json
 import random
-import time
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from query.filters import ReportFilters, parse_report_params
-from query.output import CSV_HEADER, Framer, RowCounter, content_type, download_filename
+from actionlog.query.filters import ReportFilters, parse_report_params
+from actionlog.query.framing import CSV_HEADER, Framer, RowCounter, content_type, download_filename
 
 KEYS = ("email", "panorama_name", "content_type", "content_title", "type", "source", "timestamp")
 ROWS = [
@@ -158,17 +157,6 @@ def test_feed_after_finish_is_an_error() -> None:
 def test_unknown_format() -> None:
     with pytest.raises(ValueError):
         Framer("xml")
-
-
-def test_large_chunks_are_fast() -> None:
-    raw = clickhouse_jsoneachrow(ROWS * 2000)  # ~1.4 MB
-    chunks = [raw] * 16
-    for fmt in ("json", "csv"):
-        framer = Framer(fmt)
-        began = time.perf_counter()
-        for chunk in chunks:
-            framer.feed(chunk)
-        assert time.perf_counter() - began < 1.0
 
 
 # ---------------------------------------------------------------- headers

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from actionlog.errors import ConfigError
-from actionlog.settings import Settings
+from actionlog.core.errors import ConfigError
+from actionlog.core.settings import Settings
 
 
 def test_defaults_follow_the_contract() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sink.batch import Batch
+from actionlog.sink.batch import Batch
 
 
 def test_rows_come_partition_by_partition_in_offset_order() -> None:
@@ -36,11 +36,9 @@ def test_token_identifies_positions_and_content() -> None:
     assert batch(["x"]).dedup_token("log") != batch(["x"]).dedup_token("other")
 
 
-def test_drop_forgets_revoked_partitions_and_clear_empties() -> None:
+def test_clear_empties() -> None:
     b = Batch()
     b.add(0, 1, b"a")
     b.add(1, 1, b"b")
-    b.drop({0})
-    assert len(b) == 1 and b.commit_offsets() == {1: 2}
     b.clear()
-    assert b.empty and len(b) == 0 and b.age() == 0.0
+    assert b.empty and len(b) == 0 and b.age() == 0.0 and b.commit_offsets() == {}

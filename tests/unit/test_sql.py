@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from query.filters import EARLIEST, LATEST, ReportFilters
-from query.sql import (
+from actionlog.query.filters import EARLIEST, LATEST, ReportFilters
+from actionlog.query.sql import (
     COLUMNS,
     FINAL_FILTER_SETTINGS,
     build_count_query,
     build_report_query,
     clickhouse_format,
-    quote_identifier,
 )
+from actionlog.store.sqltext import quote_identifier
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = datetime(2026, 11, 4, 12, 0, 0, 5000, tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""The ``actionlog`` command line (entry point `actionlog.cli.main.main`)."""

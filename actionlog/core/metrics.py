@@ -1,0 +1,48 @@
+"""Prometheus metrics of a worker, in a registry of their own (served on GET /metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+def _registry() -> CollectorRegistry:
+    return CollectorRegistry(auto_describe=True)
+
+
+@dataclass
+class Metrics:
+    """Every metric the worker exposes. Build one per process at the entry point."""
+
+    registry: CollectorRegistry = field(default_factory=_registry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.accepted = Counter(
+            "actionlog_events_accepted", "Upstream events written to the event log", ["type"], registry=r
+        )
+        self.rejected = Counter(
+            "actionlog_events_rejected", "Upstream events sent to the dead-letter topic", ["reason"], registry=r
+        )
+        self.produce_retries = Counter(
+            "actionlog_produce_retries", "Produce attempts of the normalizer that failed and were retried", registry=r
+        )
+        self.sink_rows = Counter("actionlog_sink_rows", "Rows inserted into ClickHouse by the sink", registry=r)
+        self.sink_batches = Counter("actionlog_sink_batches", "Batches inserted into ClickHouse", registry=r)
+        self.sink_failures = Counter(
+            "actionlog_sink_insert_failures", "Insert attempts that failed and will be retried", registry=r
+        )
+        self.sink_undecodable = Counter(
+            "actionlog_sink_undecodable", "Messages on the log topic that were not our Avro records", registry=r
+        )
+        self.sink_insert_seconds = Histogram(
+            "actionlog_sink_insert_seconds",
+            "Time to insert one batch",
+            registry=r,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.sink_buffered = Gauge("actionlog_sink_buffered_rows", "Rows waiting in the sink's buffer", registry=r)
+        self.sink_partitions = Gauge(
+            "actionlog_sink_partitions", "Partitions of the log this sink was assigned last", registry=r
+        )

@@ -1,0 +1,78 @@
+"""Settings of the pipeline's stages: normalizer, sink, HTTP server, export job."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from actionlog.core import env as e
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    """The normalizer (``ACTIONLOG_PROCESSOR_*``)."""
+
+    app_id: str = "actionlog-normalizer"
+    batch_size: int = 1000
+    batch_seconds: float = 0.05
+    #: ``faust`` (the Faust agent) or ``aiokafka`` (same step on a plain consumer, much faster).
+    engine: str = "faust"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ProcessorSettings:
+        return cls(
+            engine=e.choice(env, "ACTIONLOG_PROCESSOR_ENGINE", cls.engine, ("faust", "aiokafka")),
+            app_id=e.text(env, "ACTIONLOG_PROCESSOR_APP_ID", cls.app_id),
+            batch_size=e.integer(env, "ACTIONLOG_PROCESSOR_BATCH_SIZE", cls.batch_size),
+            batch_seconds=e.number(env, "ACTIONLOG_PROCESSOR_BATCH_SECONDS", cls.batch_seconds),
+        )
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    """The ClickHouse sink (``ACTIONLOG_SINK_*``): batches bounded by rows and by time."""
+
+    group_id: str = "actionlog-sink"
+    batch_rows: int = 10_000
+    batch_seconds: float = 0.5
+    max_backoff: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SinkSettings:
+        return cls(
+            group_id=e.text(env, "ACTIONLOG_SINK_GROUP_ID", cls.group_id),
+            batch_rows=e.integer(env, "ACTIONLOG_SINK_BATCH_ROWS", cls.batch_rows),
+            batch_seconds=e.number(env, "ACTIONLOG_SINK_BATCH_SECONDS", cls.batch_seconds),
+            max_backoff=e.number(env, "ACTIONLOG_SINK_MAX_BACKOFF", cls.max_backoff),
+        )
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """The worker's HTTP server (``ACTIONLOG_HTTP_*``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8088
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> HttpSettings:
+        return cls(
+            host=e.text(env, "ACTIONLOG_HTTP_HOST", cls.host),
+            port=e.integer(env, "ACTIONLOG_HTTP_PORT", cls.port, minimum=0, maximum=65535),
+        )
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """The scheduled export job (``ACTIONLOG_EXPORT_*``).
+
+    Attributes:
+        safety_lag: seconds between the store's clock and the end of a window; None: the default
+            for the store (0 embedded, the insert timeout but at least 10 s on a server).
+    """
+
+    safety_lag: float | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ExportSettings:
+        return cls(safety_lag=e.optional_number(env, "ACTIONLOG_EXPORT_SAFETY_LAG", maximum=86_400))

@@ -1,0 +1,303 @@
+"""Build the report's one parameterized SELECT (docs/report.md).
+
+Every user value travels as a ClickHouse query parameter (``{name:Type}``,
+bound server-side by clickhouse-connect over HTTP and by chDB's ``params``);
+the SQL text holds only our own constants and the configured database and
+table names, which must be plain identifiers and are backtick-quoted.
+
+Shape of the statement::
+
+    SELECT <output expressions over r_*> AS email, ..., AS timestamp
+    FROM (SELECT occurred_at AS r_occurred_at, ... FROM `db`.`table` FINAL WHERE ...)
+    ORDER BY r_occurred_at DESC, r_event_id ASC
+    [LIMIT {row_limit:UInt64}]
+    SETTINGS ...
+
+With a landing window (the export job, docs/export.md) the inner WHERE also holds
+``ingested_at > {ingested_after_ms} AND ingested_at <= {ingested_until_ms}``. That
+condition must be applied *after* FINAL picked each event's surviving (earliest
+landed) copy, never to the raw copies, or a duplicate landing in a later window
+would surface again; the statement pins the two settings that could change that
+(`FINAL_FILTER_SETTINGS`), whatever a server profile says.
+
+An end of the ``occurred_at`` range at `actionlog.query.filters.EARLIEST` / ``LATEST`` (an
+unbounded export range) adds no condition.
+
+The inner query renames the columns so that no output alias (``email``,
+``content_title``…) can ever shadow a column in WHERE or ORDER BY (ClickHouse
+resolves an alias before a column of the same name). ``FINAL`` collapses the
+duplicates of an event (the dedup pattern). Output settings are a ``SETTINGS``
+clause in the SQL, not per-call settings: with chDB, per-call settings make
+``raw_stream`` buffer the whole result. The client appends ``FORMAT <fmt>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from actionlog.query.filters import EARLIEST, FORMATS, LATEST, ReportFilters
+from actionlog.store.sqltext import qualified, settings_clause
+
+__all__ = [
+    "COLUMNS",
+    "FINAL_FILTER_SETTINGS",
+    "FORMULA_GUARDED",
+    "Query",
+    "build_count_query",
+    "build_report_query",
+    "clickhouse_format",
+    "output_settings",
+]
+
+#: Output keys / CSV column order, and the table column each comes from.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("email", "email"),
+    ("panorama_name", "panorama_name"),
+    ("content_type", "content_type"),
+    ("content_title", "content_title"),
+    ("type", "action_type"),
+    ("source", "source"),
+    ("timestamp", "occurred_at"),
+)
+#: Text cells an upstream user controls; guarded against CSV formula injection.
+#: ``type`` and ``source`` are catalog values, ``timestamp`` is ours.
+FORMULA_GUARDED: frozenset[str] = frozenset({"email", "panorama_name", "content_type", "content_title"})
+
+_INNER_COLUMNS = (
+    "occurred_at",
+    "event_id",
+    "email",
+    "panorama_name",
+    "content_type",
+    "content_title",
+    "action_type",
+    "source",
+)
+# OWASP CSV injection: cells starting with = + - @ TAB CR get a leading apostrophe.
+_GUARD = "if(substring({col}, 1, 1) IN ('=', '+', '-', '@', char(9), char(13)), concat('''', {col}), {col})"
+# formatDateTime's %f prints 6 digits (3 with formatdatetime_f_prints_scale_number_of_digits=1);
+# the first 23 characters are 'YYYY-MM-DDTHH:MM:SS.mmm' either way, and the offset
+# ('+0100' from %z) is taken from the end and given its colon.
+_TS_UTC = "concat(substring(formatDateTime(r_occurred_at, '%Y-%m-%dT%H:%i:%S.%f', 'UTC'), 1, 23), 'Z')"
+_TS_ZONE = (
+    "concat(substring(formatDateTime(r_occurred_at, '%Y-%m-%dT%H:%i:%S.%f%z', {tz:String}) AS ts_local, 1, 23), "
+    "substring(ts_local, -5, 3), ':', substring(ts_local, -2, 2))"
+)
+
+_COMMON_SETTINGS: tuple[tuple[str, str], ...] = (
+    # A server/user profile must not be able to change the shape of our output.
+    ("output_format_json_array_of_rows", "0"),
+    ("output_format_json_escape_forward_slashes", "0"),
+    ("output_format_json_validate_utf8", "1"),
+    ("format_csv_delimiter", "','"),
+    ("output_format_csv_crlf_end_of_line", "1"),
+    # Stream in key order without buffering parts ahead of the merge: a whole-table export
+    # then costs the engine tens of MB, not a buffer that grows with the table.
+    ("read_in_order_use_buffering", "0"),
+)
+#: Keep filters on non-key columns (``ingested_at``) after FINAL: no PREWHERE before it, and a
+#: skip index (``idx_ingested_at``) may only prune if the granules are expanded to every part
+#: holding the same keys (otherwise FINAL could see a later duplicate without its original).
+FINAL_FILTER_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("optimize_move_to_prewhere_if_final", "0"),
+    ("use_skip_indexes_if_final_exact_mode", "1"),
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A statement and the values of its ``{name:Type}`` parameters."""
+
+    sql: str
+    params: dict[str, object]
+
+
+def clickhouse_format(fmt: str) -> str:
+    """Return the ClickHouse output format for a report format.
+
+    ``csv`` → ``CSV`` (no header: the framer writes ours), ``json`` and ``ndjson``
+    → ``JSONEachRow`` (the framer turns it into an array for ``json``).
+
+    Raises:
+        ValueError: unknown ``fmt``.
+    """
+    if fmt == "csv":
+        return "CSV"
+    if fmt in ("json", "ndjson"):
+        return "JSONEachRow"
+    raise ValueError(f"unknown report format {fmt!r}")
+
+
+def output_settings(fmt: str) -> str:
+    """Return the ``SETTINGS`` clause (without the keyword) used for ``fmt``."""
+    clickhouse_format(fmt)  # validates
+    return settings_clause(_COMMON_SETTINGS)
+
+
+def _in_list(column: str, param: str) -> str:
+    return f"has({{{param}:Array(String)}}, {column})"
+
+
+def _in_list_ci(column: str, param: str) -> str:
+    return f"has(arrayMap(x -> lowerUTF8(x), {{{param}:Array(String)}}), lowerUTF8({column}))"
+
+
+def _where(
+    filters: ReportFilters,
+    params: dict[str, object],
+    ingested_after_ms: int | None = None,
+    ingested_until_ms: int | None = None,
+) -> list[str]:
+    clauses = []
+    if filters.start > EARLIEST:
+        params["start_ms"] = _epoch_ms(filters.start)
+        clauses.append("occurred_at >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC')")
+    if filters.end < LATEST:
+        params["end_ms"] = _epoch_ms(filters.end)
+        clauses.append("occurred_at < fromUnixTimestamp64Milli({end_ms:Int64}, 'UTC')")
+    if ingested_after_ms is not None:
+        params["ingested_after_ms"] = _check_ms("ingested_after_ms", ingested_after_ms)
+        clauses.append("ingested_at > fromUnixTimestamp64Milli({ingested_after_ms:Int64}, 'UTC')")
+    if ingested_until_ms is not None:
+        params["ingested_until_ms"] = _check_ms("ingested_until_ms", ingested_until_ms)
+        clauses.append("ingested_at <= fromUnixTimestamp64Milli({ingested_until_ms:Int64}, 'UTC')")
+    if filters.panoramas:
+        params["panoramas"] = list(filters.panoramas)
+        clauses.append(f"({_in_list('panorama_id', 'panoramas')} OR {_in_list_ci('panorama_name', 'panoramas')})")
+    if filters.learners:
+        params["learners"] = list(filters.learners)
+        clauses.append(f"({_in_list('learner_id', 'learners')} OR {_in_list_ci('email', 'learners')})")
+    simple = (
+        ("contents", filters.contents, "content_id", False),
+        ("types", filters.types, "action_type", False),
+        ("sources", filters.sources, "source", False),
+        ("course_groups", filters.course_groups, "course_group_id", False),
+        ("content_types", filters.content_types, "content_type", True),
+    )
+    for param, values, column, folded in simple:
+        if values:
+            params[param] = list(values)
+            clauses.append(_in_list_ci(column, param) if folded else _in_list(column, param))
+    return clauses or ["1"]
+
+
+def _check_ms(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        raise ValueError(f"{name} must be an Int64 of epoch milliseconds, not {value!r}")
+    return value
+
+
+def _final_settings() -> str:
+    return settings_clause(FINAL_FILTER_SETTINGS)
+
+
+def _settings_clause(fmt: str) -> str:
+    # FINAL must pick the surviving copy before any filter sees a row, in reports as in exports:
+    # pinned whatever a server profile says (see FINAL_FILTER_SETTINGS).
+    return f"{output_settings(fmt)}, {_final_settings()}"
+
+
+def _epoch_ms(instant: datetime) -> int:
+    if not isinstance(instant, datetime) or instant.tzinfo is None:
+        raise ValueError("filter bounds must be timezone-aware datetimes")
+    delta = instant.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def _select_list(filters: ReportFilters, fmt: str, params: dict[str, object]) -> list[str]:
+    guard = fmt == "csv" and filters.csv_formula_guard
+    items = []
+    for key, column in COLUMNS:
+        if key == "timestamp":
+            if filters.tz == "UTC":
+                expr = _TS_UTC
+            else:
+                params["tz"] = filters.tz
+                expr = _TS_ZONE
+        elif guard and key in FORMULA_GUARDED:
+            expr = _GUARD.format(col=f"r_{column}")
+        else:
+            expr = f"r_{column}"
+        items.append(f"    {expr} AS {key}")
+    return items
+
+
+def build_report_query(
+    filters: ReportFilters,
+    *,
+    database: str,
+    table: str,
+    output: str | None = None,
+    ingested_after_ms: int | None = None,
+    ingested_until_ms: int | None = None,
+) -> Query:
+    """Build the report statement for ``filters``.
+
+    Args:
+        filters: validated filters.
+        database: configured database name (plain identifier).
+        table: configured table name (plain identifier).
+        output: report format (``csv``/``json``/``ndjson``); defaults to ``filters.fmt``.
+            Decides the formula guard and must match the ``fmt`` given to the client
+            (``clickhouse_format(output)``).
+        ingested_after_ms: only rows that landed strictly after this instant (epoch ms).
+        ingested_until_ms: only rows that landed at or before this instant (epoch ms).
+
+    Returns:
+        The SQL (ending with its ``SETTINGS`` clause, no ``FORMAT``) and its parameters.
+
+    Raises:
+        ValueError: bad identifier, format or landing bound.
+    """
+    fmt = filters.fmt if output is None else output
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format {fmt!r}")
+    source = qualified(database, table)
+    params: dict[str, object] = {}
+    where = _where(filters, params, ingested_after_ms, ingested_until_ms)
+    select = _select_list(filters, fmt, params)
+    inner = ",\n        ".join(f"{col} AS r_{col}" for col in _INNER_COLUMNS)
+    lines = [
+        "SELECT",
+        ",\n".join(select),
+        "FROM (",
+        "    SELECT",
+        f"        {inner}",
+        f"    FROM {source} FINAL",
+        "    WHERE " + "\n      AND ".join(where),
+        ")",
+        "ORDER BY r_occurred_at DESC, r_event_id ASC",
+    ]
+    if filters.limit is not None:
+        params["row_limit"] = filters.limit
+        lines.append("LIMIT {row_limit:UInt64}")
+    lines.append(f"SETTINGS {_settings_clause(fmt)}")
+    return Query(sql="\n".join(lines), params=params)
+
+
+def build_count_query(
+    filters: ReportFilters,
+    *,
+    database: str,
+    table: str,
+    ingested_after_ms: int | None = None,
+    ingested_until_ms: int | None = None,
+) -> Query:
+    """Build ``SELECT count()`` of the rows `build_report_query` would return (``limit`` ignored).
+
+    The result is one row with one ``UInt64``; run it with ``query_rows``.
+
+    Raises:
+        ValueError: bad identifier or landing bound.
+    """
+    source = qualified(database, table)
+    params: dict[str, object] = {}
+    where = _where(filters, params, ingested_after_ms, ingested_until_ms)
+    lines = [
+        "SELECT count()",
+        f"FROM {source} FINAL",
+        "WHERE " + "\n  AND ".join(where),
+        f"SETTINGS {_final_settings()}",
+    ]
+    return Query(sql="\n".join(lines), params=params)

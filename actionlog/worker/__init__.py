@@ -1,0 +1,219 @@
+"""``actionlog worker``: one process running the normalizer, the sink and the HTTP server.
+
+The normalizer is the Faust agent (default) or the same step on a plain aiokafka consumer
+(``ACTIONLOG_PROCESSOR_ENGINE=aiokafka``, run without Faust under a small asyncio supervisor).
+
+With the embedded store, the worker that holds it (`actionlog.store.holder.StoreLock`) lands
+the log, serves HTTP and answers local clients on a loopback listener; a second worker started
+on the same store finds it held by a worker and only normalizes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import faust
+from aiokafka.errors import KafkaError
+
+from actionlog.core.avro import AvroCodec
+from actionlog.core.errors import BrokerUnavailable, StoreUnavailable
+from actionlog.core.metrics import Metrics
+from actionlog.core.settings import Settings
+from actionlog.kafka.topics import ensure_topics
+from actionlog.processor.aiokafka_engine import KafkaNormalizer
+from actionlog.processor.faust_engine import create_app
+from actionlog.sink.landing import ClickHouseSink
+from actionlog.store.clickhouse import ClickHouseStore
+from actionlog.store.holder import StoreLock, new_key, read_link
+from actionlog.store.pool import StorePool
+from actionlog.store.schema import ensure_log_schema
+from actionlog.web.app import build_local_app, build_public_app
+from actionlog.web.server import HttpServer
+
+__all__ = ["run_worker"]
+
+log = logging.getLogger(__name__)
+
+#: How long a worker waits for another process (a CLI command) to let go of the embedded store.
+STORE_WAIT = 120.0
+#: Concurrent store clients of the HTTP routes (downloads, local clients).
+HTTP_CLIENTS = 8
+
+Service = Callable[[], Coroutine[Any, Any, None]]
+
+
+async def serve_http(
+    settings: Settings, pool: StorePool, metrics: Metrics, lock: StoreLock | None, public: bool
+) -> None:
+    """Serve until cancelled: the public app (unless ``public`` is off) and, when this worker holds
+    the embedded store, the loopback app for local clients, published in the data directory."""
+    servers: list[HttpServer] = []
+    try:
+        public_url = ""
+        if public:
+            server = HttpServer(build_public_app(pool, metrics), settings.http.host, settings.http.port)
+            try:
+                public_url = await server.start()
+                servers.append(server)
+                log.info("HTTP on %s (reports: %s/reports/content-actions-log)", public_url, public_url)
+            except OSError as exc:
+                # Normalizing and landing matter more than serving: keep running without it.
+                log.error(
+                    "HTTP server not started on %s:%s (%s); set ACTIONLOG_HTTP_PORT",
+                    settings.http.host,
+                    settings.http.port,
+                    exc,
+                )
+        if lock is not None:
+            key = new_key()
+            local = HttpServer(build_local_app(pool, key), "127.0.0.1", 0)
+            local_url = await local.start()
+            servers.append(local)
+            lock.publish(local_url, key, public_url)
+            log.info("local clients (actionlog report/export/...) served on %s", local_url)
+        await asyncio.Event().wait()
+    finally:
+        if lock is not None:
+            lock.withdraw()
+        for server in servers:
+            await server.stop()
+
+
+def _services(
+    settings: Settings,
+    metrics: Metrics,
+    codec: AvroCodec,
+    sink_store: ClickHouseStore | None,
+    pool: StorePool | None,
+    lock: StoreLock | None,
+    public_http: bool,
+) -> dict[str, Service]:
+    services: dict[str, Service] = {}
+    if sink_store is not None:
+        services["sink"] = lambda: ClickHouseSink(settings, sink_store, codec, metrics).run()
+    if pool is not None:
+        services["http"] = lambda: serve_http(settings, pool, metrics, lock, public_http)
+    return services
+
+
+def _crash_on_error(app: faust.App, name: str, factory: Service) -> Callable[[], Any]:
+    async def run() -> None:
+        try:
+            await factory()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the worker must not limp on without one of its parts
+            log.exception("%s crashed", name)
+            await app.crash(exc)
+
+    run.__name__ = f"run_{name}"
+    return run
+
+
+async def run_plain(services: dict[str, Service], normalizer: Service) -> None:
+    """The aiokafka engine: normalizer, sink and HTTP as tasks; SIGTERM/SIGINT stop them all."""
+    factories = {**services, "normalizer": normalizer}
+    tasks = {asyncio.create_task(f(), name=name): name for name, f in factories.items()}
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception() is not None]
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if failed:
+        raise failed[0].exception()  # type: ignore[misc]
+    log.info("worker stopped")
+
+
+def _hold_store(settings: Settings) -> StoreLock | None:
+    """Take the embedded store's lock, waiting (bounded, logged) for a CLI command to let go.
+
+    Returns:
+        The held lock, or None when another worker holds the store (this one only normalizes).
+
+    Raises:
+        StoreUnavailable: a process that is not a worker kept it past `STORE_WAIT`.
+    """
+    lock = StoreLock(settings.clickhouse.chdb_path)
+    deadline = time.monotonic() + STORE_WAIT
+    next_note = 0.0
+    while not lock.try_acquire("worker"):
+        if read_link(settings.clickhouse.chdb_path) is not None:
+            return None
+        now = time.monotonic()
+        if now >= deadline:
+            raise StoreUnavailable(
+                f"the embedded store {settings.clickhouse.chdb_path} stayed held by {lock.holder()} "
+                f"for {STORE_WAIT:.0f}s"
+            )
+        if now >= next_note:
+            log.info("waiting for %s to let go of the embedded store", lock.holder())
+            next_note = now + 5.0
+        time.sleep(0.2)
+    lock.withdraw()  # a previous holder's files, if it was killed: stale now
+    return lock
+
+
+def run_worker(settings: Settings, *, loglevel: str = "info", sink: bool = True, http: bool = True) -> None:
+    """Create topics and schema, then run until SIGTERM/SIGINT (blocking)."""
+    try:
+        created = asyncio.run(ensure_topics(settings.kafka))
+    except (KafkaError, OSError) as exc:
+        raise BrokerUnavailable(f"Kafka unreachable at {settings.kafka.bootstrap_servers}: {exc}") from None
+    if created:
+        log.info("created topics: %s", ", ".join(created))
+    lock: StoreLock | None = None
+    holds = True
+    if settings.clickhouse.embedded and (sink or http):
+        lock = _hold_store(settings)
+        if lock is None:
+            log.warning("the embedded store is held by another worker: this worker only normalizes")
+            holds = False
+    elif settings.clickhouse.embedded:
+        holds = False
+    sink_store: ClickHouseStore | None = None
+    pool: StorePool | None = None
+    try:
+        if holds and (sink or http):
+            # One gate for every client of the embedded engine in this process: the export's
+            # clock is read between inserts (ClickHouseStore.clock_ms).
+            gate = threading.Lock()
+            sink_store = ClickHouseStore(settings.clickhouse, gate=gate).connect()
+            ensure_log_schema(sink_store, settings.clickhouse.database, settings.clickhouse.table)
+            if not sink:
+                sink_store.close()
+                sink_store = None
+            pool = StorePool(lambda: ClickHouseStore(settings.clickhouse, gate=gate).connect(), HTTP_CLIENTS)
+        metrics = Metrics()
+        codec = AvroCodec()
+        services = _services(settings, metrics, codec, sink_store, pool, lock, http)
+        if settings.processor.engine == "aiokafka":
+            asyncio.run(run_plain(services, lambda: KafkaNormalizer(settings, metrics, codec).run()))
+            return
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        app = create_app(settings, metrics, codec)
+        for name, factory in services.items():
+            app.task(_crash_on_error(app, name, factory))
+        worker: Any = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        worker.execute_from_commandline()
+    finally:
+        if pool is not None:
+            pool.close()
+        if sink_store is not None:
+            sink_store.close()
+        if lock is not None:
+            lock.withdraw()
+            lock.release()

@@ -26,6 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from actionlog.core.catalog import SOURCES_BY_TYPE  # noqa: E402
+from actionlog.core.scope import Scope  # noqa: E402
 from actionlog.core.settings import ClickHouseSettings, TopicSettings  # noqa: E402
 from actionlog.query.filters import parse_report_params  # noqa: E402
 from actionlog.query.report import report_chunks  # noqa: E402
@@ -34,6 +35,8 @@ from actionlog.store import STREAM_CHUNK as CHUNK  # noqa: E402
 from actionlog.store.clickhouse import ClickHouseStore as Store  # noqa: E402
 from actionlog.store.schema import ensure_log_schema  # noqa: E402
 from testkit.events import CONTENT_TYPES, WORDS  # noqa: E402
+
+EVERYTHING = Scope.everything()
 
 TABLE = "actionlog.content_actions_log"
 DAYS = 400
@@ -153,12 +156,12 @@ def report_cases(today: datetime) -> dict[str, dict[str, list[str]]]:
 
 def _ours(store: Store, filters: Any) -> tuple[float, int]:
     started = time.perf_counter()
-    size = sum(len(chunk) for chunk in report_chunks(store, filters))
+    size = sum(len(chunk) for chunk in report_chunks(store, filters, EVERYTHING))
     return time.perf_counter() - started, size
 
 
 def _direct(store: Store, filters: Any) -> tuple[float, int]:
-    q = build_report_query(filters, database=store.settings.database, table=store.settings.table)
+    q = build_report_query(filters, database=store.settings.database, scope=EVERYTHING, table=store.settings.table)
     started = time.perf_counter()
     raw = store.client.raw_stream(q.sql, parameters=q.params, fmt=clickhouse_format(filters.fmt))
     size = 0
@@ -206,7 +209,7 @@ def cmd_reports(path: str, runs: int, budget_s: float = 25.0) -> dict[str, Any]:
                 "direct_p95": _pct(direct, 0.95),
                 "runs": len(ours),
             }
-            q = build_report_query(filters, database="actionlog", table="content_actions_log")
+            q = build_report_query(filters, database="actionlog", scope=EVERYTHING, table="content_actions_log")
             explain = store.query_rows("EXPLAIN indexes = 1 " + q.sql.rsplit("SETTINGS", 1)[0], q.params)
             read = [r[0].strip(" │└─├") for r in explain if "Granules:" in r[0]]
             out[name]["granules_read"] = read[-1] if read else "?"

@@ -87,9 +87,12 @@ def bare_consumer(ns: Namespace, n: int) -> dict[str, float]:
     return asyncio.run(_bare_consume(ns.bootstrap, list(ns.settings.kafka.topics.inputs), n))
 
 
-def report_rows(base_url: str) -> int:
+def report_rows(base_url: str, token: str) -> int:
     """Rows of the all-time report, read over the worker's HTTP endpoint (NDJSON: one per line)."""
-    with urllib.request.urlopen(f"{base_url}/reports/content-actions-log?{ALL_TIME}&format=ndjson", timeout=300) as r:
+    request = urllib.request.Request(
+        f"{base_url}/reports/content-actions-log?{ALL_TIME}&format=ndjson", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=300) as r:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: r.read(1 << 20), b""))
 
 
@@ -112,7 +115,7 @@ def run_e2e(
     ns = Namespace(
         broker.bootstrap,
         tmp / f"ns-{uuid.uuid4().hex[:8]}",
-        vars={"ACTIONLOG_PROCESSOR_ENGINE": engine} if engine else {},
+        vars={"ACTIONLOG_METRICS_PUBLIC": "1", **({"ACTIONLOG_PROCESSOR_ENGINE": engine} if engine else {})},
     )
     say(f"e2e {engine or 'default'} x{workers}: pre-loading {n:,} events")
     load_s = preload(ns, payload)
@@ -126,6 +129,7 @@ def run_e2e(
     try:
         url = ns.wait_http()
         http_s = time.monotonic() - spawned
+        token = ns.admin_token()
         for _ in range(workers - 1):
             ns.start_worker(loglevel="warning")  # finds the store held: joins as a normalizer only
         first = 0.0
@@ -146,7 +150,7 @@ def run_e2e(
                     profiler = Profiler(first_proc.pid, profile).start()
             if landed >= n:  # every event landed at least once: is each one in the report?
                 asked = time.monotonic()
-                visible = report_rows(url)
+                visible = report_rows(url, token)
                 if visible >= n:
                     done = asked  # the report's snapshot was taken after this instant
                     break
@@ -305,7 +309,7 @@ def run_freshness(
     ns = Namespace(
         broker.bootstrap,
         tmp / f"ns-{uuid.uuid4().hex[:8]}",
-        vars={"ACTIONLOG_PROCESSOR_ENGINE": engine} if engine else {},
+        vars={"ACTIONLOG_METRICS_PUBLIC": "1", **({"ACTIONLOG_PROCESSOR_ENGINE": engine} if engine else {})},
     )
     asyncio.run(ensure_topics(ns.settings.kafka))
     ns.start_worker(loglevel="warning")

@@ -34,6 +34,7 @@ __all__ = [
     "assert_exactly_once",
     "drill_events",
     "expected_row",
+    "http_get",
     "report_via_http",
     "wait_for",
     "wait_landed",
@@ -126,6 +127,16 @@ class Pipeline:
         )
         self.workers.append(proc)
         return proc
+
+    def admin_token(self) -> str:
+        """An admin token of this namespace, created once (through the CLI, as a user would)."""
+        token = getattr(self, "_admin_token", None)
+        if token is None:
+            res = self.run("tokens", "create", "--name", "test-admin", "--admin")
+            assert res.returncode == 0, res.stderr.decode()
+            token = res.stdout.decode().strip()
+            self._admin_token = token
+        return str(token)
 
     def wait_http(self, timeout: float = 90) -> str:
         """The public base URL of the worker holding the store, once it serves."""
@@ -227,10 +238,15 @@ class Publisher(threading.Thread):
         assert self.sent == len(self.gens), f"published {self.sent} of {len(self.gens)}"
 
 
-def report_via_http(base_url: str, extra: str = "") -> list[dict[str, Any]]:
-    url = f"{base_url}/reports/content-actions-log?{ALL_TIME}&format=ndjson{extra}"
-    with urllib.request.urlopen(url, timeout=120) as response:
-        body = response.read()
+def http_get(url: str, token: str, timeout: float = 120) -> bytes:
+    """GET ``url`` with ``Authorization: Bearer token``; the body (raises HTTPError on 4xx/5xx)."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return bytes(response.read())
+
+
+def report_via_http(base_url: str, token: str, extra: str = "") -> list[dict[str, Any]]:
+    body = http_get(f"{base_url}/reports/content-actions-log?{ALL_TIME}&format=ndjson{extra}", token)
     return [orjson.loads(line) for line in body.splitlines() if line]
 
 
@@ -240,7 +256,8 @@ def wait_landed(pipeline: Pipeline, n: int, timeout: float = 600) -> list[dict[s
     rows: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         try:
-            rows = report_via_http(pipeline.wait_http(timeout=120))
+            base = pipeline.wait_http(timeout=120)
+            rows = report_via_http(base, pipeline.admin_token())
         except OSError:
             rows = []  # the worker is restarting
         if len(rows) >= n:

@@ -11,8 +11,9 @@ import asyncio
 import threading
 from dataclasses import dataclass
 
+from actionlog.access.guard import ensure_access_schema, registry
 from actionlog.core.metrics import Metrics
-from actionlog.core.settings import ClickHouseSettings
+from actionlog.core.settings import ClickHouseSettings, HttpSettings
 from actionlog.store.clickhouse import ClickHouseStore
 from actionlog.store.holder import StoreLock, new_key
 from actionlog.store.pool import StorePool
@@ -29,13 +30,16 @@ class Served:
     """Base URL of the public app."""
     store: ClickHouseStore
     """A client of the test's own on the held store."""
+    token: str
+    """An admin token (name ``served-admin``)."""
 
 
 class ServedStore:
     """Context manager: hold and serve the store at ``settings``; yields a `Served`."""
 
-    def __init__(self, settings: ClickHouseSettings, *, pool_size: int = 8) -> None:
+    def __init__(self, settings: ClickHouseSettings, *, pool_size: int = 8, http: HttpSettings | None = None) -> None:
         self.settings = settings
+        self.http = http or HttpSettings()
         self.lock = StoreLock(settings.chdb_path)
         self.gate = gate = threading.Lock()
         self.pool = StorePool(lambda: ClickHouseStore(settings, gate=gate).connect(), pool_size)
@@ -52,15 +56,17 @@ class ServedStore:
             raise RuntimeError(f"{self.settings.chdb_path} is held by {self.lock.holder()}")
         self.store = ClickHouseStore(self.settings, gate=self.gate).connect()
         ensure_log_schema(self.store, self.settings.database, self.settings.table)
+        ensure_access_schema(self.store)
         self.thread.start()
-        public = HttpServer(build_public_app(self.pool, Metrics()), "127.0.0.1", 0)
+        public = HttpServer(build_public_app(self.pool, Metrics(), self.http), "127.0.0.1", 0)
         key = new_key()
         local = HttpServer(build_local_app(self.pool, key), "127.0.0.1", 0)
         self.servers = [public, local]
         public_url = str(self._run(public.start()))
         local_url = str(self._run(local.start()))
         self.lock.publish(local_url, key, public_url)
-        return Served(public_url, self.store)
+        token = registry(self.store).create("served-admin", "admin", ())
+        return Served(public_url, self.store, token)
 
     def __exit__(self, *exc: object) -> None:
         self.lock.withdraw()

@@ -13,9 +13,17 @@ from collections.abc import Sequence
 
 import click
 
-from actionlog.cli import pipeline, reports  # noqa: F401  (each module adds its commands to `cli`)
+from actionlog.cli import pipeline, reports, tokens  # noqa: F401  (each module adds its commands to `cli`)
 from actionlog.cli.root import EXIT_LOCKED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, cli
-from actionlog.core.errors import ActionlogError, BadParameter, BrokerUnavailable, ConfigError, ExportLocked, StoreError
+from actionlog.core.errors import (
+    ActionlogError,
+    BadParameter,
+    BrokerUnavailable,
+    ConfigError,
+    Conflict,
+    ExportLocked,
+    StoreError,
+)
 from actionlog.core.settings import Settings
 
 __all__ = ["main"]
@@ -48,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail(EXIT_USAGE, f"actionlog: {exc}")
     except ConfigError as exc:
         _fail(EXIT_USAGE, f"actionlog: bad setting: {exc}")
+    except Conflict as exc:
+        _fail(EXIT_USAGE, f"actionlog: {exc}")
     except ExportLocked as exc:
         _fail(EXIT_LOCKED, f"actionlog: {exc}")
     except (StoreError, BrokerUnavailable, ActionlogError, OSError) as exc:

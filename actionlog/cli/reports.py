@@ -13,6 +13,7 @@ import click
 from actionlog.cli.params import check_output, filter_options, report_params
 from actionlog.cli.root import cli, settings_of
 from actionlog.core.files import write_atomically, write_stream
+from actionlog.core.scope import Scope
 from actionlog.query.export.job import run_export
 from actionlog.query.filters import parse_report_params
 from actionlog.query.report import report_chunks
@@ -34,7 +35,7 @@ def report(ctx: click.Context, output: Path | None, limit: str | None, **kw: Any
         check_output(output)
     store = open_store(settings.clickhouse, role="report")
     try:
-        _emit(report_chunks(store, filters), output)
+        _emit(report_chunks(store, filters, Scope.everything()), output)  # the CLI: the machine is the trust boundary
     finally:
         store.close()
 

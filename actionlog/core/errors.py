@@ -47,3 +47,15 @@ class BrokerUnavailable(ActionlogError):
 
 class ExportLocked(ActionlogError):
     """Another run of the same export job holds the job's lock."""
+
+
+class Unauthorized(ActionlogError):
+    """No valid credential: a token or session that is missing, unknown, revoked or expired."""
+
+
+class Forbidden(ActionlogError):
+    """A valid caller asked for something outside its scope (a panorama that is not its own)."""
+
+
+class Conflict(ActionlogError):
+    """The request contradicts the current state (a token name already in use)."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from actionlog.core.scope import Scope
 from actionlog.query.filters import ReportFilters
-from actionlog.query.framing import Framer
+from actionlog.query.framing import Framer, RowCounter
 from actionlog.query.sql import build_report_query, clickhouse_format
 from actionlog.store import Store, read_all
 
@@ -26,7 +27,9 @@ class LandingWindow:
     until_ms: int
 
 
-def report_rows(store: Store, filters: ReportFilters, window: LandingWindow | None = None) -> Iterator[bytes]:
+def report_rows(
+    store: Store, filters: ReportFilters, scope: Scope, window: LandingWindow | None = None
+) -> Iterator[bytes]:
     """Yield the statement's raw ClickHouse output (``CSV`` or ``JSONEachRow``, no header, no framing).
 
     Raises:
@@ -36,6 +39,7 @@ def report_rows(store: Store, filters: ReportFilters, window: LandingWindow | No
         filters,
         database=store.settings.database,
         table=store.settings.table,
+        scope=scope,
         ingested_after_ms=window.after_ms if window else None,
         ingested_until_ms=window.until_ms if window else None,
     )
@@ -60,6 +64,16 @@ def framed(chunks: Iterator[bytes], framer: Framer) -> Iterator[bytes]:
         yield tail
 
 
-def report_chunks(store: Store, filters: ReportFilters) -> Iterator[bytes]:
-    """Yield the complete report body for ``filters`` (blocking; run it in a thread of its own)."""
-    return framed(report_rows(store, filters), Framer(filters.fmt, count_rows=False))
+def report_chunks(
+    store: Store, filters: ReportFilters, scope: Scope, counter: RowCounter | None = None
+) -> Iterator[bytes]:
+    """Yield the complete report body for ``filters`` as ``scope`` sees it (blocking; run it in a
+    thread of its own). ``counter``, when given, counts the rows as they pass."""
+    rows = report_rows(store, filters, scope)
+    return framed(rows if counter is None else _counted(rows, counter), Framer(filters.fmt, count_rows=False))
+
+
+def _counted(chunks: Iterator[bytes], counter: RowCounter) -> Iterator[bytes]:
+    for chunk in chunks:
+        counter.feed(chunk)
+        yield chunk

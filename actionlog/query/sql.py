@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from actionlog.core.scope import Scope
 from actionlog.query.filters import EARLIEST, FORMATS, LATEST, ReportFilters
 from actionlog.store.sqltext import qualified, settings_clause
 
@@ -48,6 +49,7 @@ __all__ = [
     "build_report_query",
     "clickhouse_format",
     "output_settings",
+    "scope_condition",
 ]
 
 #: Output keys / CSV column order, and the table column each comes from.
@@ -143,13 +145,22 @@ def _in_list_ci(column: str, param: str) -> str:
     return f"has(arrayMap(x -> lowerUTF8(x), {{{param}:Array(String)}}), lowerUTF8({column}))"
 
 
+def scope_condition(scope: Scope, params: dict[str, object], column: str = "panorama_id") -> list[str]:
+    """The condition that keeps a limited scope to its panoramas (none for everything)."""
+    if scope.panoramas is None:
+        return []
+    params["scope_panoramas"] = sorted(scope.panoramas)
+    return [f"has({{scope_panoramas:Array(String)}}, {column})"]
+
+
 def _where(
     filters: ReportFilters,
     params: dict[str, object],
+    scope: Scope,
     ingested_after_ms: int | None = None,
     ingested_until_ms: int | None = None,
 ) -> list[str]:
-    clauses = []
+    clauses = scope_condition(scope, params)
     if filters.start > EARLIEST:
         params["start_ms"] = _epoch_ms(filters.start)
         clauses.append("occurred_at >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC')")
@@ -228,6 +239,7 @@ def build_report_query(
     *,
     database: str,
     table: str,
+    scope: Scope,
     output: str | None = None,
     ingested_after_ms: int | None = None,
     ingested_until_ms: int | None = None,
@@ -238,6 +250,7 @@ def build_report_query(
         filters: validated filters.
         database: configured database name (plain identifier).
         table: configured table name (plain identifier).
+        scope: the rows the caller may see (a required argument: no statement forgets it).
         output: report format (``csv``/``json``/``ndjson``); defaults to ``filters.fmt``.
             Decides the formula guard and must match the ``fmt`` given to the client
             (``clickhouse_format(output)``).
@@ -255,7 +268,7 @@ def build_report_query(
         raise ValueError(f"unknown report format {fmt!r}")
     source = qualified(database, table)
     params: dict[str, object] = {}
-    where = _where(filters, params, ingested_after_ms, ingested_until_ms)
+    where = _where(filters, params, scope, ingested_after_ms, ingested_until_ms)
     select = _select_list(filters, fmt, params)
     inner = ",\n        ".join(f"{col} AS r_{col}" for col in _INNER_COLUMNS)
     lines = [
@@ -281,6 +294,7 @@ def build_count_query(
     *,
     database: str,
     table: str,
+    scope: Scope,
     ingested_after_ms: int | None = None,
     ingested_until_ms: int | None = None,
 ) -> Query:
@@ -293,7 +307,7 @@ def build_count_query(
     """
     source = qualified(database, table)
     params: dict[str, object] = {}
-    where = _where(filters, params, ingested_after_ms, ingested_until_ms)
+    where = _where(filters, params, scope, ingested_after_ms, ingested_until_ms)
     lines = [
         "SELECT count()",
         f"FROM {source} FINAL",

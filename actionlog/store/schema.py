@@ -13,7 +13,15 @@ from typing import Protocol
 from actionlog.core.record import RECORD_COLUMNS, TABLE_COLUMNS
 from actionlog.store.sqltext import qualified, quote_identifier
 
-__all__ = ["INSERT_COLUMNS", "VIEW_SUFFIX", "ensure_log_schema", "log_table_ddl", "log_view_ddl"]
+__all__ = [
+    "INSERT_COLUMNS",
+    "PANORAMAS",
+    "VIEW_SUFFIX",
+    "dimension_ddl",
+    "ensure_log_schema",
+    "log_table_ddl",
+    "log_view_ddl",
+]
 
 INSERT_COLUMNS: tuple[str, ...] = tuple(c.name for c in RECORD_COLUMNS)
 """What the sink inserts, in record order (``ingested_at`` is the store's)."""
@@ -51,8 +59,58 @@ def log_view_ddl(database: str, table: str) -> str:
     return f"CREATE VIEW IF NOT EXISTS {view} AS\nSELECT {columns}\nFROM {qualified(database, table)} FINAL\n"
 
 
-def ensure_log_schema(store: _Commands, database: str, table: str) -> None:
-    """Create the database, the log table and the analysts' view if missing (idempotent)."""
+PANORAMAS = "panoramas"
+"""Dimension table: every (panorama id, name) pair the log holds, and when it was last seen."""
+
+_DIMENSIONS: dict[str, tuple[str, str, str]] = {
+    # name: (columns, ORDER BY, SELECT over the log)
+    PANORAMAS: (
+        "panorama_id String, panorama_name String, last_seen DateTime64(3, 'UTC')",
+        "(panorama_id, panorama_name)",
+        "SELECT panorama_id, panorama_name, occurred_at AS last_seen FROM {log} WHERE panorama_id != ''",
+    ),
+}
+
+
+def dimension_ddl(database: str, table: str, name: str) -> tuple[str, str, str]:
+    """(table DDL, materialized view DDL, backfill INSERT) of the dimension ``name``.
+
+    A dimension is a small ``ReplacingMergeTree`` that follows the log through a materialized
+    view (it sees every block inserted into the log), so choice lists and scope checks never
+    scan the log. Duplicates collapse by the sorting key; reads use FINAL or GROUP BY.
+    """
+    columns, order_by, select = _DIMENSIONS[name]
+    log = qualified(database, table)
+    target = qualified(database, f"{table}_{name}")
+    view = qualified(database, f"{table}_{name}_mv")
+    version = "last_seen" if "last_seen" in columns else ""
+    ddl = (
+        f"CREATE TABLE IF NOT EXISTS {target} ({columns})\n"
+        f"ENGINE = ReplacingMergeTree({version})\nORDER BY {order_by}\n"
+    )
+    mv = f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view} TO {target} AS\n{select.format(log=log)}\n"
+    backfill = f"INSERT INTO {target}\n{select.format(log=log)}\n"
+    return ddl, mv, backfill
+
+
+class _Reads(_Commands, Protocol):
+    def query_rows(self, sql: str, parameters: dict[str, object] | None = None) -> list[tuple[object, ...]]: ...
+
+
+def ensure_log_schema(store: _Reads, database: str, table: str) -> None:
+    """Create the database, the log table, the analysts' view and the dimension tables with their
+    materialized views if missing (idempotent). A dimension created on a log that already holds
+    rows is filled from it once (rows landing meanwhile may be counted twice: they collapse)."""
     store.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database, 'database')}")
     store.command(log_table_ddl(database, table))
     store.command(log_view_ddl(database, table))
+    for name in _DIMENSIONS:
+        ddl, mv, backfill = dimension_ddl(database, table, name)
+        exists = store.query_rows(
+            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {name:String}",
+            {"db": database, "name": f"{table}_{name}_mv"},
+        )
+        store.command(ddl)
+        if not int(exists[0][0]):  # type: ignore[call-overload]
+            store.command(mv)
+            store.command(backfill)

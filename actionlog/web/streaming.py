@@ -27,12 +27,20 @@ def query_params(request: web.Request) -> dict[str, list[str]]:
     return params
 
 
-def json_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(body, default=str), content_type="application/json")
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=orjson.dumps(body, default=str),
+        content_type="application/json",
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
 
 
-def error_response(status: int, error: str, message: str, **extra: Any) -> web.Response:
-    return json_response({"error": error, "message": message, **extra}, status)
+def error_response(
+    status: int, error: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> web.Response:
+    """A JSON error body ``{"error": code, "message": text, ...}``."""
+    return json_response({"error": error, "message": message, **extra}, status, headers)
 
 
 def store_error_response(exc: StoreError) -> web.Response:
@@ -70,10 +78,13 @@ async def stream_chunks(
         response.enable_chunked_encoding()
         await response.prepare(request)
         chunk = first
-        while chunk is not None:
-            await response.write(chunk)
-            chunk = await loop.run_in_executor(pool, next, chunks, None)
-        await response.write_eof()
+        try:
+            while chunk is not None:
+                await response.write(chunk)
+                chunk = await loop.run_in_executor(pool, next, chunks, None)
+            await response.write_eof()
+        except ConnectionError:  # the client went away: nothing more to send to anyone
+            log.info("client of %s left before the end of the body", request.path)
         return response
     except StoreError as exc:
         log.error("stream failed midway: %s", exc)

@@ -22,8 +22,9 @@ from typing import Any
 import faust
 from aiokafka.errors import KafkaError
 
+from actionlog.access.guard import ensure_access_schema, registry
 from actionlog.core.avro import AvroCodec
-from actionlog.core.errors import BrokerUnavailable, StoreUnavailable
+from actionlog.core.errors import BrokerUnavailable, ConfigError, StoreUnavailable
 from actionlog.core.metrics import Metrics
 from actionlog.core.settings import Settings
 from actionlog.kafka.topics import ensure_topics
@@ -58,7 +59,7 @@ async def serve_http(
     try:
         public_url = ""
         if public:
-            server = HttpServer(build_public_app(pool, metrics), settings.http.host, settings.http.port)
+            server = HttpServer(build_public_app(pool, metrics, settings.http), settings.http.host, settings.http.port)
             try:
                 public_url = await server.start()
                 servers.append(server)
@@ -193,6 +194,12 @@ def run_worker(settings: Settings, *, loglevel: str = "info", sink: bool = True,
             gate = threading.Lock()
             sink_store = ClickHouseStore(settings.clickhouse, gate=gate).connect()
             ensure_log_schema(sink_store, settings.clickhouse.database, settings.clickhouse.table)
+            ensure_access_schema(sink_store)
+            if http and not settings.http.loopback and not registry(sink_store).active():
+                raise ConfigError(
+                    f"refusing to serve on {settings.http.host} (not loopback) without a token: create one first "
+                    "with `actionlog tokens create --name NAME --admin`, or bind ACTIONLOG_HTTP_HOST=127.0.0.1"
+                )
             if not sink:
                 sink_store.close()
                 sink_store = None

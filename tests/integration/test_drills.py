@@ -94,7 +94,7 @@ def test_insert_failures_never_commit_unwritten_rows(env: Pipeline) -> None:
     wait_for(lambda: log_end(env) >= len(gens), timeout=120, what="the log to hold every event")
     wait_for(lambda: "insert of" in env.worker_log(), timeout=60, what="failing inserts")
     assert sink_committed(env) == 0
-    assert report_via_http(env.wait_http()) == []
+    assert report_via_http(env.wait_http(), env.admin_token()) == []
     env.kill9(worker)
     # Phase 2: the first insert hangs for ever (only the insert timeout moves on), the next ones
     # fail, then one lands without its answer (retried with the same dedup token): everything
@@ -148,6 +148,6 @@ def test_replay_from_the_beginning_changes_nothing(env: Pipeline) -> None:
     # Everything is read, normalized and landed again: wait until the log doubled and landed.
     wait_for(lambda: log_end(env) >= 2 * len(gens), timeout=300, what="the log to be replayed")
     wait_for(lambda: sink_committed(env) >= 2 * len(gens), timeout=300, what="the sink to land the replay")
-    after = report_via_http(base)
+    after = report_via_http(base, env.admin_token())
     assert sorted(after, key=lambda r: r["content_title"]) == sorted(before, key=lambda r: r["content_title"])
     assert_exactly_once(after, gens)

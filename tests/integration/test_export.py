@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 import pytest
 
+from actionlog.core.scope import Scope
 from actionlog.core.seams import EXPORT_PAUSE_POINTS as PAUSE_POINTS
 from actionlog.core.settings import ClickHouseSettings
 from actionlog.query.filters import parse_report_params
@@ -325,7 +326,12 @@ def test_the_window_query_is_immune_to_session_settings(lab: Lab) -> None:
         hi = int(store.query_rows("SELECT toUnixTimestamp64Milli(now64(3))")[0][0])
         filters = parse_report_params({}, now=datetime.now(UTC), default_days=None)
         q = build_report_query(
-            filters, database="actionlog", table="content_actions_log", ingested_after_ms=lo, ingested_until_ms=hi
+            filters,
+            database="actionlog",
+            table="content_actions_log",
+            scope=Scope.everything(),
+            ingested_after_ms=lo,
+            ingested_until_ms=hi,
         )
         hostile = {"use_skip_indexes_if_final_exact_mode": 0, "optimize_move_to_prewhere_if_final": 1}
         got = store.client.query(q.sql, parameters=q.params, settings=hostile).result_rows

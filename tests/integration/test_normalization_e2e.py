@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import struct
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from actionlog.core.catalog import SOURCES_BY_TYPE
 from testkit.avro_spec import crc64_avro
 from testkit.events import contract_event
 from testkit.kafka import consume_all, produce
-from testkit.pipeline import Pipeline, wait_for
+from testkit.pipeline import Pipeline, http_get, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -211,8 +210,7 @@ def test_mixed_batch_is_split_into_log_and_dead_letters(env: Pipeline, engine: s
 
     # And the counters say the same.
     def metrics_text() -> str | None:
-        url = env.wait_http() + "/metrics"
-        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        text = http_get(env.wait_http() + "/metrics", env.admin_token(), timeout=10).decode()
         return text if 'actionlog_events_rejected_total{reason="malformed_json"} 6.0' in text else None
 
     text = wait_for(metrics_text, timeout=30, what="metrics")

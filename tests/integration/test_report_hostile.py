@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from actionlog.core.errors import BadParameter
+from actionlog.core.scope import Scope
 from actionlog.core.settings import ClickHouseSettings
 from actionlog.query.filters import MULTI_KEYS, parse_report_params
 from actionlog.query.report import report_chunks
@@ -34,7 +35,9 @@ from actionlog.query.sql import build_count_query, build_report_query
 from actionlog.store.clickhouse import ClickHouseStore
 from actionlog.web.reports import REPORT_PATH
 from testkit.rows import land
-from testkit.served import ServedStore
+from testkit.served import Served, ServedStore
+
+EVERYTHING = Scope.everything()
 
 pytestmark = pytest.mark.integration
 
@@ -143,7 +146,7 @@ class Lab:
 
     def report(self, params: Mapping[str, Sequence[str]]) -> bytes:
         filters = parse_report_params({k: list(v) for k, v in params.items()}, now=NOW)
-        return b"".join(report_chunks(self.store(), filters))
+        return b"".join(report_chunks(self.store(), filters, Scope.everything()))
 
     def titles(self, params: Mapping[str, Sequence[str]]) -> list[str]:
         return [row["content_title"] for row in json.loads(self.report(params))]
@@ -181,15 +184,15 @@ def bait_title(value: str) -> str:
 def test_the_sql_text_never_holds_a_value(flag: str, fmt: str) -> None:
     field = MULTI_KEYS[flag]
     benign = parse_report_params(params_of(flag, ["benign"], fmt), now=NOW)
-    benign_sql = build_report_query(benign, database="actionlog", table="content_actions_log").sql
-    benign_count = build_count_query(benign, database="actionlog", table="content_actions_log").sql
+    benign_sql = build_report_query(benign, database="actionlog", scope=EVERYTHING, table="content_actions_log").sql
+    benign_count = build_count_query(benign, database="actionlog", scope=EVERYTHING, table="content_actions_log").sql
     for value in BAIT + MISS:
         filters = parse_report_params(params_of(flag, [value], fmt), now=NOW)
-        query = build_report_query(filters, database="actionlog", table="content_actions_log")
+        query = build_report_query(filters, database="actionlog", scope=EVERYTHING, table="content_actions_log")
         assert query.sql == benign_sql, label(value)  # the text does not depend on the value at all
         assert value not in query.sql or value in benign_sql  # only where our own text has it: {start_ms:Int64}
         assert query.params[field] == [value]  # the value travels as a parameter, byte for byte
-        count = build_count_query(filters, database="actionlog", table="content_actions_log")
+        count = build_count_query(filters, database="actionlog", scope=EVERYTHING, table="content_actions_log")
         assert count.sql == benign_count and count.params[field] == [value]
 
 
@@ -264,22 +267,25 @@ def test_a_hostile_parameter_name_is_refused() -> None:
 
 
 @pytest.fixture
-def base_url(lab: Lab) -> Iterator[str]:
+def base_url(lab: Lab) -> Iterator[Served]:
     lab.close()  # the served store holds it now
     with ServedStore(lab.settings) as held:
-        yield held.url
+        yield held
 
 
-def get(base_url: str, params: Mapping[str, Sequence[str]]) -> tuple[int, bytes]:
+def get(served: Served, params: Mapping[str, Sequence[str]]) -> tuple[int, bytes]:
     query = urllib.parse.urlencode([(k, v) for k, vs in params.items() for v in vs])
+    request = urllib.request.Request(
+        f"{served.url}{REPORT_PATH}?{query}", headers={"Authorization": f"Bearer {served.token}"}
+    )
     try:
-        with urllib.request.urlopen(f"{base_url}{REPORT_PATH}?{query}", timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
 
 
-def test_over_http_a_nul_and_other_baits_find_exactly_their_rows(lab: Lab, base_url: str) -> None:
+def test_over_http_a_nul_and_other_baits_find_exactly_their_rows(lab: Lab, base_url: Served) -> None:
     short = [v for v in BAIT if len(v) < 1000]
     for flag in FREE_TEXT:
         for value in short:
@@ -294,7 +300,7 @@ def test_over_http_a_nul_and_other_baits_find_exactly_their_rows(lab: Lab, base_
     assert body.count(b"\r\n") == 2 and b"nul\x00byte" in body
 
 
-def test_over_http_other_values_find_nothing(lab: Lab, base_url: str) -> None:
+def test_over_http_other_values_find_nothing(lab: Lab, base_url: Served) -> None:
     short = [v for v in MISS if len(v) < 1000]
     for flag in FREE_TEXT:
         assert get(base_url, params_of(flag, short, "csv")) == (200, CSV_HEADER)
@@ -303,7 +309,7 @@ def test_over_http_other_values_find_nothing(lab: Lab, base_url: str) -> None:
     lab.assert_intact()
 
 
-def test_over_http_hostile_checked_values_are_400_naming_the_parameter(base_url: str) -> None:
+def test_over_http_hostile_checked_values_are_400_naming_the_parameter(base_url: Served) -> None:
     for key, value in [("type", "x' OR 1=1 --"), ("source", "sso\x00"), ("tz", "UTC'"), ("from", "{start_ms:Int64}")]:
         status, body = get(base_url, {**RANGE, key: [value]})
         assert status == 400
@@ -311,7 +317,7 @@ def test_over_http_hostile_checked_values_are_400_naming_the_parameter(base_url:
         assert answer["error"] == "bad_parameter" and answer["param"] == key
 
 
-def test_over_http_a_10000_character_value_finds_its_row(lab: Lab, base_url: str) -> None:
+def test_over_http_a_10000_character_value_finds_its_row(lab: Lab, base_url: Served) -> None:
     value = "L" * 10_000
     status, body = get(base_url, params_of("panorama", [value]))
     assert status == 200, body[:200]

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from actionlog.core.catalog import SOURCES_BY_TYPE
+from actionlog.core.scope import Scope
 from actionlog.core.settings import ClickHouseSettings
 from actionlog.query.filters import parse_report_params
 from actionlog.query.report import report_chunks
@@ -119,18 +120,19 @@ def expected_titles(params: Mapping[str, Sequence[str]]) -> list[str]:
 class Worker:
     store: ClickHouseStore
     url: str
+    token: str
     settings: ClickHouseSettings
     tmp: Path
 
     def report(self, params: Mapping[str, Sequence[str]]) -> bytes:
         filters = parse_report_params({k: list(v) for k, v in params.items()}, now=NOW)
-        return b"".join(report_chunks(self.store, filters))
+        return b"".join(report_chunks(self.store, filters, Scope.everything()))
 
     def get(self, params: Mapping[str, Sequence[str]]) -> http.client.HTTPResponse:
         u = urllib.parse.urlsplit(self.url)
         conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=60)
         query = urllib.parse.urlencode([(k, v) for k, vs in params.items() for v in vs])
-        conn.request("GET", f"{REPORT_PATH}?{query}")
+        conn.request("GET", f"{REPORT_PATH}?{query}", headers={"Authorization": f"Bearer {self.token}"})
         return conn.getresponse()
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -161,7 +163,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
             for r in ROWS
         ]
         land(held.store, rows)
-        yield Worker(held.store, held.url, settings, tmp)
+        yield Worker(held.store, held.url, held.token, settings, tmp)
 
 
 def test_the_filters_select_a_real_subset() -> None:
@@ -215,11 +217,12 @@ def test_the_cli_through_the_worker_writes_the_same_file(worker: Worker) -> None
     assert len(body.split(b"\n")) - 1 == len(expected_titles({**params, "tz": ["UTC"]})) > 100
 
 
-def raw_get(url: str, target: str) -> tuple[bytes, list[bytes]]:
+def raw_get(url: str, target: str, token: str) -> tuple[bytes, list[bytes]]:
     """GET over a bare socket; return the header block and the chunks of the chunked body."""
     u = urllib.parse.urlsplit(url)
     with socket.create_connection((u.hostname, u.port), timeout=60) as sock:
-        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        auth = f"Authorization: Bearer {token}\r\n"
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n".encode())
         data = b""
         while part := sock.recv(1 << 16):
             data += part
@@ -238,7 +241,7 @@ def raw_get(url: str, target: str) -> tuple[bytes, list[bytes]]:
 
 def test_a_big_body_is_streamed_in_several_chunks(worker: Worker) -> None:
     params = {"from": ["2026-09-01"], "to": ["2026-12-31"], "format": ["csv"]}
-    head, chunks = raw_get(worker.url, f"{REPORT_PATH}?{urllib.parse.urlencode(params, doseq=True)}")
+    head, chunks = raw_get(worker.url, f"{REPORT_PATH}?{urllib.parse.urlencode(params, doseq=True)}", worker.token)
     assert head.startswith(b"HTTP/1.1 200")
     assert b"\r\nTransfer-Encoding: chunked" in head
     body = b"".join(chunks)

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from actionlog.core.catalog import SOURCES_BY_TYPE
+from actionlog.core.scope import Scope
 from actionlog.core.settings import ClickHouseSettings
 from actionlog.query.filters import parse_report_params
 from actionlog.query.report import report_chunks
@@ -343,7 +344,7 @@ class Lab:
 
     def report(self, params: Mapping[str, Sequence[str]]) -> bytes:
         filters = parse_report_params({k: list(v) for k, v in params.items()}, now=FIXED_NOW)
-        return b"".join(report_chunks(self.store(), filters))
+        return b"".join(report_chunks(self.store(), filters, Scope.everything()))
 
 
 OWN_COLUMNS = (

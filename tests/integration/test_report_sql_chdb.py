@@ -18,10 +18,13 @@ from typing import Any
 import clickhouse_connect
 import pytest
 
+from actionlog.core.scope import Scope
 from actionlog.query.filters import parse_report_params
 from actionlog.query.framing import CSV_HEADER, Framer
 from actionlog.query.sql import build_report_query, clickhouse_format
 from actionlog.store.schema import INSERT_COLUMNS, log_table_ddl
+
+EVERYTHING = Scope.everything()
 
 pytestmark = pytest.mark.integration
 
@@ -144,7 +147,7 @@ def loaded(client: Any, db: str) -> str:
 
 def report(client: Any, db: str, params: Mapping[str, Sequence[str]]) -> bytes:
     filters = parse_report_params(params, now=NOW)
-    query = build_report_query(filters, database=db, table=TABLE)
+    query = build_report_query(filters, database=db, scope=EVERYTHING, table=TABLE)
     framer = Framer(filters.fmt)
     parts = [framer.start()]
     with client.raw_stream(query.sql, parameters=query.params, fmt=clickhouse_format(filters.fmt)) as stream:
@@ -396,7 +399,7 @@ def test_every_accepted_zone_is_known_to_clickhouse(client: Any) -> None:
 
 def test_the_statement_uses_the_primary_key(client: Any, loaded: str) -> None:
     filters = parse_report_params({"from": ["2026-11-03"], "to": ["2026-11-03"]}, now=NOW)
-    query = build_report_query(filters, database=loaded, table=TABLE)
+    query = build_report_query(filters, database=loaded, scope=EVERYTHING, table=TABLE)
     plan = client.raw_query("EXPLAIN indexes = 1 " + query.sql, parameters=query.params, fmt="TSV").decode()
     assert "PrimaryKey" in plan and "occurred_at" in plan.split("PrimaryKey", 1)[1]
     assert timedelta(0) < filters.end - filters.start

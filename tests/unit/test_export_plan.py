@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from actionlog.core.errors import BadParameter, ConfigError, ExportLocked, StoreError
+from actionlog.core.errors import ActionlogError, BadParameter, ConfigError, ExportLocked, StoreError
 from actionlog.core.settings import ExportSettings, Settings
 from actionlog.query.export import job as runner
 from actionlog.query.export import plan as ex
@@ -21,6 +21,7 @@ from actionlog.query.export.state import (
     JobState,
     RunRecord,
     Window,
+    check_record,
     committed_hi_query,
     latest_run_query,
     record_query,
@@ -381,3 +382,45 @@ def test_an_unwritable_output_dir_is_a_bad_parameter(tmp_path: Path) -> None:
     with pytest.raises(BadParameter) as info:
         run(FakeBackend(), tmp_path / "file" / "sub")
     assert info.value.param == "output-dir"
+
+
+# ---------------------------------------------------------------- what may be recorded
+
+NAME = ex.file_name("j", 2, 100, 200, "csv")
+PENDING_1 = RunRecord("j", 1, "pending", 0, 100, 5, ex.file_name("j", 1, 0, 100, "csv"))
+
+
+@pytest.mark.parametrize(
+    ("state", "run"),
+    [
+        (JobState(None, 0), RunRecord("j", 1, "pending", 0, 100, 5, ex.file_name("j", 1, 0, 100, "csv"))),
+        (JobState(None, 0), RunRecord("j", 1, "committed", 0, 100)),  # an empty window
+        (JobState(PENDING_1, 0), replace(PENDING_1, state="committed")),
+        (JobState(replace(PENDING_1, state="committed"), 100), RunRecord("j", 2, "pending", 100, 200, 1, NAME)),
+    ],
+)
+def test_what_the_exporter_records_is_accepted(state: JobState, run: RunRecord) -> None:
+    check_record(state, run, now_ms=1_000)
+
+
+@pytest.mark.parametrize(
+    ("state", "run", "why"),
+    [
+        (JobState(None, 0), RunRecord("j", 1, "pending", 0, 2**62, 5, "x"), "window"),  # hi beyond the clock
+        (JobState(None, 0), RunRecord("j", 1, "committed", 50, 40), "window"),
+        (JobState(None, 0), RunRecord("j", 1, "pending", 0, 100, 5, "../etc/passwd"), "pattern"),
+        (
+            JobState(None, 0),
+            RunRecord("j", 1, "pending", 0, 100, 5, ex.file_name("other", 1, 0, 100, "csv")),
+            "pattern",
+        ),
+        (JobState(None, 0), RunRecord("j", 7, "committed", 0, 100), "must be run 1"),
+        (JobState(None, 0), RunRecord("j", 1, "committed", 10, 100), "starting at 0"),
+        (JobState(None, 0), RunRecord("j", 1, "aborted", 0, 100), "operator"),
+        (JobState(replace(PENDING_1, state="committed"), 100), replace(PENDING_1, state="committed"), "cannot go"),
+        (JobState(PENDING_1, 0), replace(PENDING_1, state="committed", hi_ms=90), "cannot go"),
+    ],
+)
+def test_anything_else_is_refused(state: JobState, run: RunRecord, why: str) -> None:
+    with pytest.raises(ActionlogError, match=why):
+        check_record(state, run, now_ms=1_000)

@@ -17,7 +17,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "actionlog"
 
-RANK = {"core": 0, "store": 1, "kafka": 1, "processor": 2, "sink": 2, "query": 2, "web": 3, "worker": 4, "cli": 5}
+RANK = {
+    "core": 0,
+    "store": 1,
+    "kafka": 1,
+    "processor": 2,
+    "sink": 2,
+    "query": 2,
+    "access": 2,
+    "web": 3,
+    "worker": 4,
+    "cli": 5,
+}
 #: (importing module, imported module) pairs allowed inside a function, each with its reason.
 LAZY = {
     ("actionlog.cli.pipeline", "actionlog.worker"): "Faust costs ~1 s to import; only the worker needs it",

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from actionlog.core.scope import Scope
 from actionlog.query.filters import EARLIEST, LATEST, ReportFilters
 from actionlog.query.sql import (
     COLUMNS,
@@ -20,6 +21,9 @@ from actionlog.query.sql import (
 )
 from actionlog.store.sqltext import quote_identifier
 
+EVERYTHING = Scope.everything()
+WHERE = {"database": "d", "table": "t", "scope": EVERYTHING}
+
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = datetime(2026, 11, 4, 12, 0, 0, 5000, tzinfo=UTC)
 BASE = ReportFilters(start=START, end=END)
@@ -27,7 +31,7 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):([^{}]+)\}")
 
 
 def build(filters: ReportFilters = BASE, **kwargs: object) -> tuple[str, dict[str, object]]:
-    query = build_report_query(filters, database="actionlog", table="content_actions_log", **kwargs)  # type: ignore[arg-type]
+    query = build_report_query(filters, database="actionlog", scope=EVERYTHING, table="content_actions_log", **kwargs)  # type: ignore[arg-type]
     return query.sql, query.params
 
 
@@ -235,8 +239,12 @@ def test_landing_window_and_range_bounds(
 ) -> None:
     filters = replace(BASE, start=start, end=end)
     for query in (
-        build_report_query(filters, database="d", table="t", ingested_after_ms=after, ingested_until_ms=until),
-        build_count_query(filters, database="d", table="t", ingested_after_ms=after, ingested_until_ms=until),
+        build_report_query(
+            filters, database="d", scope=EVERYTHING, table="t", ingested_after_ms=after, ingested_until_ms=until
+        ),
+        build_count_query(
+            filters, database="d", scope=EVERYTHING, table="t", ingested_after_ms=after, ingested_until_ms=until
+        ),
     ):
         for clause in present:
             assert clause in query.sql
@@ -250,14 +258,16 @@ def test_landing_window_and_range_bounds(
 
 
 def test_no_condition_at_all_still_makes_a_where() -> None:
-    query = build_count_query(replace(BASE, start=EARLIEST, end=LATEST), database="d", table="t")
+    query = build_count_query(replace(BASE, start=EARLIEST, end=LATEST), database="d", scope=EVERYTHING, table="t")
     assert query.sql.splitlines()[:3] == ["SELECT count()", "FROM `d`.`t` FINAL", "WHERE 1"]
     assert query.params == {}
 
 
 def test_count_query_ignores_limit_and_keeps_filters() -> None:
     filters = replace(BASE, limit=3, types=("enrollment",), learners=("u-1",))
-    query = build_count_query(filters, database="d", table="t", ingested_after_ms=1, ingested_until_ms=2)
+    query = build_count_query(
+        filters, database="d", scope=EVERYTHING, table="t", ingested_after_ms=1, ingested_until_ms=2
+    )
     assert "LIMIT" not in query.sql and "row_limit" not in query.params
     assert query.params["types"] == ["enrollment"] and query.params["learners"] == ["u-1"]
     assert query.sql.startswith("SELECT count()\nFROM `d`.`t` FINAL\nWHERE ")
@@ -266,9 +276,9 @@ def test_count_query_ignores_limit_and_keeps_filters() -> None:
 @pytest.mark.parametrize("bad", [1.5, "5", True, 2**63, -(2**63) - 1])
 def test_bad_landing_bound(bad: object) -> None:
     with pytest.raises(ValueError):
-        build_report_query(BASE, database="d", table="t", ingested_after_ms=bad)  # type: ignore[arg-type]
+        build_report_query(BASE, database="d", scope=EVERYTHING, table="t", ingested_after_ms=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        build_count_query(BASE, database="d", table="t", ingested_until_ms=bad)  # type: ignore[arg-type]
+        build_count_query(BASE, database="d", scope=EVERYTHING, table="t", ingested_until_ms=bad)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- timestamp and formula guard
@@ -322,9 +332,9 @@ def test_bad_identifier(name: str) -> None:
     with pytest.raises(ValueError):
         quote_identifier(name)
     with pytest.raises(ValueError):
-        build_report_query(BASE, database=name, table="t")
+        build_report_query(BASE, database=name, scope=EVERYTHING, table="t")
     with pytest.raises(ValueError):
-        build_report_query(BASE, database="d", table=name)
+        build_report_query(BASE, database="d", scope=EVERYTHING, table=name)
 
 
 # ---------------------------------------------------------------- injection

@@ -49,17 +49,32 @@ class SinkSettings:
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """The worker's HTTP server (``ACTIONLOG_HTTP_*``)."""
+    """The worker's HTTP server (``ACTIONLOG_HTTP_*``, ``ACTIONLOG_METRICS_PUBLIC``,
+    ``ACTIONLOG_SESSION_HOURS``).
+
+    Attributes:
+        metrics_public: serve ``/metrics`` without a token.
+        session_hours: how long a page session lasts after signing in.
+    """
 
     host: str = "127.0.0.1"
     port: int = 8088
+    metrics_public: bool = False
+    session_hours: float = 8.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> HttpSettings:
         return cls(
             host=e.text(env, "ACTIONLOG_HTTP_HOST", cls.host),
             port=e.integer(env, "ACTIONLOG_HTTP_PORT", cls.port, minimum=0, maximum=65535),
+            metrics_public=e.flag(env, "ACTIONLOG_METRICS_PUBLIC"),
+            session_hours=e.number(env, "ACTIONLOG_SESSION_HOURS", cls.session_hours),
         )
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the server listens on the loopback interface only."""
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
 
 
 @dataclass(frozen=True)

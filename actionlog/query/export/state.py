@@ -20,6 +20,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from actionlog.core.errors import ActionlogError
+from actionlog.core.scope import Scope
+from actionlog.query.export.plan import is_file_of
 from actionlog.query.filters import ReportFilters
 from actionlog.query.report import LandingWindow, report_rows
 from actionlog.query.sql import Query, build_count_query
@@ -35,6 +38,7 @@ __all__ = [
     "RunRecord",
     "StoreBackend",
     "Window",
+    "check_record",
     "committed_hi_query",
     "latest_run_query",
     "record_query",
@@ -227,6 +231,37 @@ def record_query(database: str, run: RunRecord) -> Query:
     return Query(sql=sql, params=run.to_json())
 
 
+def check_record(state: JobState, run: RunRecord, now_ms: int) -> None:
+    """Refuse a record that would corrupt a job's history.
+
+    The exporter only ever records a new run (number latest + 1) as ``pending`` or, for an empty
+    window, straight as ``committed``, and then its ``pending`` run as ``committed``. Its window
+    starts at the job's watermark and never ends beyond the store's clock (a watermark in the
+    future would make the job export nothing for that long), and its file has the job's own name
+    pattern. ``aborted`` is an operator's decision, recorded with SQL (docs/export.md), never here.
+
+    Raises:
+        ActionlogError: anything else.
+    """
+    latest = state.latest
+    if run.state == "aborted":
+        raise ActionlogError("an export run is recorded aborted by an operator, with SQL, not by the exporter")
+    if not 0 <= run.lo_ms < run.hi_ms <= now_ms:
+        raise ActionlogError(f"export run window ({run.lo_ms}, {run.hi_ms}] is not within (0, now={now_ms}]")
+    if run.file and not is_file_of(run.job, run.file):
+        raise ActionlogError(f"export file name {run.file!r} is not of job {run.job!r}'s pattern")
+    if latest is not None and latest.run_id == run.run_id:
+        same = (latest.lo_ms, latest.hi_ms, latest.file) == (run.lo_ms, run.hi_ms, run.file)
+        if not (latest.state == "pending" and run.state == "committed" and same):
+            raise ActionlogError(f"export run {run.run_id} of {run.job!r} cannot go from {latest.state} to {run.state}")
+        return
+    expected = (latest.run_id if latest else 0) + 1
+    if run.run_id != expected or run.lo_ms != state.committed_hi_ms:
+        raise ActionlogError(
+            f"export run {run.run_id} of {run.job!r} must be run {expected}, starting at {state.committed_hi_ms}"
+        )
+
+
 # -- I/O on a Store ---------------------------------------------------------------------------
 class StoreBackend:
     """`ExportBackend` on an open `Store`; creates the schema (idempotent) on first use.
@@ -260,6 +295,12 @@ class StoreBackend:
         return JobState(latest=latest, committed_hi_ms=int(hi[0][0] or 0) if hi else 0)
 
     def record(self, run: RunRecord) -> None:
+        """Record a run's state, after checking it against the job's history and the store's clock.
+
+        Raises:
+            ActionlogError: the record would corrupt the job's history (see `check_record`).
+        """
+        check_record(self.job_state(run.job), run, self.now_ms())
         q = record_query(self.ensure(), run)
         self.store.command(q.sql, q.params)
 
@@ -268,12 +309,13 @@ class StoreBackend:
 
     def window_chunks(self, window: Window) -> Iterator[bytes]:
         self.ensure()
-        return report_rows(self.store, window.filters, LandingWindow(window.lo_ms, window.hi_ms))
+        return report_rows(self.store, window.filters, Scope.everything(), LandingWindow(window.lo_ms, window.hi_ms))
 
     def count(self, window: Window) -> int:
         self.ensure()
         q = build_count_query(
             window.filters,
+            scope=Scope.everything(),
             database=self.store.settings.database,
             table=self.store.settings.table,
             ingested_after_ms=window.lo_ms,

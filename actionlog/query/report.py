@@ -16,7 +16,7 @@ from actionlog.query.framing import Framer, RowCounter
 from actionlog.query.sql import build_report_query, clickhouse_format
 from actionlog.store import Store, read_all
 
-__all__ = ["LandingWindow", "framed", "report_chunks", "report_rows"]
+__all__ = ["LandingWindow", "counted", "framed", "report_chunks", "report_rows"]
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,12 @@ def report_chunks(
 ) -> Iterator[bytes]:
     """Yield the complete report body for ``filters`` as ``scope`` sees it (blocking; run it in a
     thread of its own). ``counter``, when given, counts the rows as they pass."""
-    rows = report_rows(store, filters, scope)
-    return framed(rows if counter is None else _counted(rows, counter), Framer(filters.fmt, count_rows=False))
+    return framed(counted(report_rows(store, filters, scope), counter), Framer(filters.fmt, count_rows=False))
 
 
-def _counted(chunks: Iterator[bytes], counter: RowCounter) -> Iterator[bytes]:
+def counted(chunks: Iterator[bytes], counter: RowCounter | None) -> Iterator[bytes]:
+    """The chunks as they are, counted by ``counter`` (when there is one) as they pass."""
     for chunk in chunks:
-        counter.feed(chunk)
+        if counter is not None:
+            counter.feed(chunk)
         yield chunk

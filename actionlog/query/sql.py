@@ -33,6 +33,7 @@ clause in the SQL, not per-call settings: with chDB, per-call settings make
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -44,8 +45,11 @@ __all__ = [
     "COLUMNS",
     "FINAL_FILTER_SETTINGS",
     "FORMULA_GUARDED",
+    "MAX_PAGE_ROWS",
+    "Key",
     "Query",
     "build_count_query",
+    "build_keys_query",
     "build_report_query",
     "clickhouse_format",
     "output_settings",
@@ -105,6 +109,18 @@ FINAL_FILTER_SETTINGS: tuple[tuple[str, str], ...] = (
     ("optimize_move_to_prewhere_if_final", "0"),
     ("use_skip_indexes_if_final_exact_mode", "1"),
 )
+
+
+#: The most rows one page of the HTTP report holds.
+MAX_PAGE_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class Key:
+    """A row's place in the report order: newest first, then by event id."""
+
+    occurred_ms: int
+    event_id: str
 
 
 @dataclass(frozen=True)
@@ -243,6 +259,7 @@ def build_report_query(
     output: str | None = None,
     ingested_after_ms: int | None = None,
     ingested_until_ms: int | None = None,
+    page: Sequence[Key] | None = None,
 ) -> Query:
     """Build the report statement for ``filters``.
 
@@ -256,6 +273,8 @@ def build_report_query(
             (``clickhouse_format(output)``).
         ingested_after_ms: only rows that landed strictly after this instant (epoch ms).
         ingested_until_ms: only rows that landed at or before this instant (epoch ms).
+        page: exactly the rows of these keys (a page found by `build_keys_query`), in report
+            order; ``filters.limit`` is then not applied (the keys are the page).
 
     Returns:
         The SQL (ending with its ``SETTINGS`` clause, no ``FORMAT``) and its parameters.
@@ -269,6 +288,8 @@ def build_report_query(
     source = qualified(database, table)
     params: dict[str, object] = {}
     where = _where(filters, params, scope, ingested_after_ms, ingested_until_ms)
+    if page is not None:
+        where.extend(_page_condition(page, params))
     select = _select_list(filters, fmt, params)
     inner = ",\n        ".join(f"{col} AS r_{col}" for col in _INNER_COLUMNS)
     lines = [
@@ -282,10 +303,55 @@ def build_report_query(
         ")",
         "ORDER BY r_occurred_at DESC, r_event_id ASC",
     ]
-    if filters.limit is not None:
+    if filters.limit is not None and page is None:
         params["row_limit"] = filters.limit
         lines.append("LIMIT {row_limit:UInt64}")
     lines.append(f"SETTINGS {_settings_clause(fmt)}")
+    return Query(sql="\n".join(lines), params=params)
+
+
+def _page_condition(page: Sequence[Key], params: dict[str, object]) -> list[str]:
+    if not page:
+        return ["0"]
+    params["page_first_ms"] = min(k.occurred_ms for k in page)
+    params["page_last_ms"] = max(k.occurred_ms for k in page)
+    params["page_keys"] = [(k.occurred_ms, k.event_id) for k in page]
+    return [
+        "occurred_at >= fromUnixTimestamp64Milli({page_first_ms:Int64}, 'UTC')",
+        "occurred_at <= fromUnixTimestamp64Milli({page_last_ms:Int64}, 'UTC')",
+        "(toUnixTimestamp64Milli(occurred_at), event_id) IN {page_keys:Array(Tuple(Int64, String))}",
+    ]
+
+
+def build_keys_query(
+    filters: ReportFilters, *, database: str, table: str, scope: Scope, after: Key | None, size: int
+) -> Query:
+    """The keys of the next ``size`` rows of the report after ``after`` (from the first row when
+    None): one row ``(occurred_at epoch ms, event_id)`` each, in report order. Reads only the key
+    and filter columns.
+
+    Raises:
+        ValueError: bad identifier or size.
+    """
+    if not 1 <= size <= MAX_PAGE_ROWS + 1:
+        raise ValueError(f"page size {size} is not within 1..{MAX_PAGE_ROWS + 1}")
+    params: dict[str, object] = {"page_size": size}
+    where = _where(filters, params, scope)
+    if after is not None:
+        params["after_ms"] = after.occurred_ms
+        params["after_id"] = after.event_id
+        where.append(
+            "(occurred_at < fromUnixTimestamp64Milli({after_ms:Int64}, 'UTC') OR"
+            " (occurred_at = fromUnixTimestamp64Milli({after_ms:Int64}, 'UTC') AND event_id > {after_id:String}))"
+        )
+    lines = [
+        "SELECT toUnixTimestamp64Milli(occurred_at), event_id",
+        f"FROM {qualified(database, table)} FINAL",
+        "WHERE " + "\n  AND ".join(where),
+        "ORDER BY occurred_at DESC, event_id ASC",
+        "LIMIT {page_size:UInt64}",
+        f"SETTINGS {_final_settings()}",
+    ]
     return Query(sql="\n".join(lines), params=params)
 
 

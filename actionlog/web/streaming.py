@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from actionlog.core.errors import StoreError, StoreUnavailable
+from actionlog.core.errors import BadParameter, StoreError, StoreUnavailable
 from actionlog.store.pool import PoolExhausted
 
 __all__ = ["error_response", "json_response", "query_params", "store_error_response", "stream_chunks"]
@@ -60,8 +60,9 @@ async def stream_chunks(
 ) -> web.StreamResponse:
     """Stream a blocking chunk generator, read on a thread of its own.
 
-    The first chunk is read before the response starts, so a store that fails up front becomes
-    a JSON error; a failure later aborts the transfer (the client sees a truncated chunked body,
+    ``open_chunks`` runs in that thread before the response starts (it may still add to
+    ``headers``), and the first chunk is read then too, so a store that fails up front becomes a
+    JSON error; a failure later aborts the transfer (the client sees a truncated chunked body,
     never a complete-looking one).
     """
     loop = asyncio.get_running_loop()
@@ -72,6 +73,8 @@ async def stream_chunks(
         try:
             chunks = await loop.run_in_executor(pool, open_chunks)
             first = await loop.run_in_executor(pool, next, chunks, None)
+        except BadParameter as exc:
+            return error_response(400, "bad_parameter", str(exc), param=exc.param)
         except StoreError as exc:
             return store_error_response(exc)
         response = web.StreamResponse(status=200, headers=headers)

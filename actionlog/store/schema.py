@@ -14,6 +14,7 @@ from actionlog.core.record import RECORD_COLUMNS, TABLE_COLUMNS
 from actionlog.store.sqltext import qualified, quote_identifier
 
 __all__ = [
+    "CONTENTS",
     "INSERT_COLUMNS",
     "PANORAMAS",
     "VIEW_SUFFIX",
@@ -61,6 +62,9 @@ def log_view_ddl(database: str, table: str) -> str:
 
 PANORAMAS = "panoramas"
 """Dimension table: every (panorama id, name) pair the log holds, and when it was last seen."""
+CONTENTS = "contents"
+"""Dimension table: every (panorama, content, title, type, course group) the log holds, and when
+it was last seen (so a client's choice lists hold only its own contents)."""
 
 _DIMENSIONS: dict[str, tuple[str, str, str]] = {
     # name: (columns, ORDER BY, SELECT over the log)
@@ -69,7 +73,17 @@ _DIMENSIONS: dict[str, tuple[str, str, str]] = {
         "(panorama_id, panorama_name)",
         "SELECT panorama_id, panorama_name, occurred_at AS last_seen FROM {log} WHERE panorama_id != ''",
     ),
+    CONTENTS: (
+        "panorama_id String, content_id String, content_title String, content_type LowCardinality(String),"
+        " course_group_id String, last_seen DateTime64(3, 'UTC')",
+        "(panorama_id, content_id, content_title, content_type, course_group_id)",
+        "SELECT panorama_id, content_id, content_title, content_type, course_group_id, occurred_at AS last_seen"
+        " FROM {log}",
+    ),
 }
+
+
+DIMENSIONS: tuple[str, ...] = tuple(_DIMENSIONS)
 
 
 def dimension_ddl(database: str, table: str, name: str) -> tuple[str, str, str]:

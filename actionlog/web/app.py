@@ -14,9 +14,11 @@ from actionlog.core.settings import HttpSettings
 from actionlog.store.pool import StorePool
 from actionlog.web.audit import audit
 from actionlog.web.auth import add_auth_routes, authenticate, keep_credentials_fresh
+from actionlog.web.choices import add_choice_routes
 from actionlog.web.context import AUTH_KEY, HTTP_KEY, KEY_KEY, METRICS_KEY, POOL_KEY, RELOAD_LOCK_KEY
 from actionlog.web.local import add_local_routes
 from actionlog.web.reports import add_report_routes
+from actionlog.web.ui import add_ui_routes
 
 __all__ = ["build_local_app", "build_public_app"]
 
@@ -33,8 +35,9 @@ async def healthz(request: web.Request) -> web.Response:
 def build_public_app(
     pool: StorePool, metrics_: Metrics, settings: HttpSettings, authenticator: Authenticator | None = None
 ) -> web.Application:
-    """Reports, sign-in, /metrics and /healthz on the store ``pool``, every data route behind a
-    token or a session (credentials reloaded from the store while the app runs)."""
+    """Reports, their choice lists, the report pages, sign-in, /metrics and /healthz on the store
+    ``pool``, every data route behind a token or a session (credentials reloaded from the store
+    while the app runs)."""
     app = web.Application(middlewares=[audit, authenticate])
     app[POOL_KEY] = pool
     app[METRICS_KEY] = metrics_
@@ -43,7 +46,9 @@ def build_public_app(
     app[RELOAD_LOCK_KEY] = asyncio.Lock()
     app.cleanup_ctx.append(keep_credentials_fresh)
     add_report_routes(app)
+    add_choice_routes(app)
     add_auth_routes(app)
+    add_ui_routes(app)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     return app

@@ -24,14 +24,21 @@ from actionlog.core.errors import StoreError, Unauthorized
 from actionlog.web.context import AUTH_KEY, HTTP_KEY, POOL_KEY, PRINCIPAL, RELOAD_LOCK_KEY
 from actionlog.web.streaming import error_response, json_response, store_error_response
 
-__all__ = ["SIGN_IN_PATH", "SIGN_OUT_PATH", "add_auth_routes", "authenticate", "keep_credentials_fresh"]
+__all__ = [
+    "SIGN_IN_PATH",
+    "SIGN_OUT_PATH",
+    "add_auth_routes",
+    "authenticate",
+    "keep_credentials_fresh",
+    "safe_next",
+]
 
 log = logging.getLogger(__name__)
 
 SIGN_IN_PATH = "/auth/sign-in"
 SIGN_OUT_PATH = "/auth/sign-out"
 PAGE_SIGN_IN = "/ui/sign-in"
-_OPEN_PATHS = frozenset({"/healthz", "/readyz", SIGN_IN_PATH, SIGN_OUT_PATH, PAGE_SIGN_IN})
+_OPEN_PATHS = frozenset({"/healthz", "/readyz", "/favicon.ico", SIGN_IN_PATH, SIGN_OUT_PATH, PAGE_SIGN_IN})
 _OPEN_PREFIXES = ("/static/",)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -117,7 +124,7 @@ def _same_origin(request: web.Request) -> bool:
     return urllib.parse.urlsplit(origin).netloc == request.host
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only a path of this server (never another site) is a place to go after signing in."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/ui/reports"
@@ -157,7 +164,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 
 def _refused_sign_in(request: web.Request, message: str, target: object) -> web.StreamResponse:
     if request.content_type != "application/json":
-        query = urllib.parse.urlencode({"error": "unknown or revoked token", "next": _safe_next(str(target or ""))})
+        query = urllib.parse.urlencode({"error": "unknown or revoked token", "next": safe_next(str(target or ""))})
         raise web.HTTPSeeOther(f"{PAGE_SIGN_IN}?{query}")
     return error_response(401, "unauthorized", message)
 
@@ -178,7 +185,7 @@ async def _open_session(request: web.Request, principal: Principal, target: obje
     if request.content_type == "application/json":
         response: web.StreamResponse = json_response({"name": principal.name, "role": principal.role})
     else:
-        response = web.HTTPSeeOther(_safe_next(str(target or "")))
+        response = web.HTTPSeeOther(safe_next(str(target or "")))
     response.set_cookie(
         COOKIE,
         session,

@@ -28,6 +28,7 @@ if chromium_path() is None:
 
 NOW = int(time.time() * 1000)
 HOUR = 3_600_000
+TEN_DAYS_AGO = time.strftime("%Y-%m-%d", time.gmtime(NOW / 1000 - 10 * 86400))
 HOSTILE = ['<img src=x onerror="alert(1)">', '=HYPERLINK("http://evil.example","click")', "<script>alert(2)</script>"]
 PANORAMAS = {"p-1": "Acme Academy", "p-2": "Globex U", "": ""}
 PAIRS = [(t, s) for t, sources in SOURCES_BY_TYPE.items() for s in sources[:3]]

@@ -3,6 +3,7 @@ no connection opened), the refusals of inconsistent settings, and secrets that n
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 import subprocess
@@ -18,6 +19,7 @@ from actionlog.core.errors import ConfigError
 from actionlog.core.metrics import Metrics
 from actionlog.core.settings import KafkaSecurity, Settings
 from actionlog.kafka.clients import admin_options, connection_options, group_consumer_options, producer_options
+from actionlog.kafka.failures import explained
 from actionlog.processor.faust_engine import create_app, faust_credentials
 from testkit.tls import encrypt_key, throwaway_certs
 
@@ -289,3 +291,17 @@ def test_a_bad_kafka_setting_exits_2_with_one_line_before_any_connection(tls: Pa
         "actionlog: bad setting: ACTIONLOG_KAFKA_SASL_USERNAME is required with "
         "ACTIONLOG_KAFKA_SECURITY_PROTOCOL=SASL_SSL"
     ]
+
+
+def test_a_refused_connection_says_why() -> None:
+    """aiokafka logs the reason of a failed connection and raises only "Unable to bootstrap"."""
+    client_log = logging.getLogger("aiokafka.client")
+    with explained() as failures:
+        assert failures.describe(OSError("Unable to bootstrap")) == "Unable to bootstrap"
+        client_log.error('Unable connect to "%s:%s": %s', "k1", 9093, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate")
+        described_error = failures.describe(OSError("Unable to bootstrap from [k1:9093]"))
+    assert described_error == (
+        "Unable to bootstrap from [k1:9093] "
+        '(last error: Unable connect to "k1:9093": [SSL: CERTIFICATE_VERIFY_FAILED] certificate)'
+    )
+    assert failures not in logging.getLogger("aiokafka").handlers

@@ -51,7 +51,7 @@ def broker() -> Iterator[LocalBroker]:
 
 
 @pytest.fixture
-def pipelines(tmp_path: Path) -> Iterator[list[Pipeline]]:
+def pipelines() -> Iterator[list[Pipeline]]:
     made: list[Pipeline] = []
     yield made
     for pipeline in made:

@@ -30,12 +30,50 @@ Message = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]
 
 
 class LocalBroker:
-    """A broker of our own on ``port`` (KRaft, 127.0.0.1), run by scripts/kafka.sh."""
+    """A broker of our own on ``port`` (KRaft, 127.0.0.1), run by scripts/kafka.sh.
 
-    def __init__(self, port: int) -> None:
+    With ``secure`` on, it also listens on TLS (``port + 2``), TLS with client certificates
+    (``port + 3``) and SASL_SSL (``port + 4``; SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN for
+    ``sasl_user``/``sasl_password``), with a throwaway CA under `tls_dir`.
+    """
+
+    def __init__(
+        self, port: int, *, secure: bool = False, sasl_user: str = "actionlog", sasl_password: str = ""
+    ) -> None:
         self.port = port
         self.bootstrap = f"127.0.0.1:{port}"
         self.env = {**os.environ, "KAFKA_PORT": str(port)}
+        self.sasl_user = sasl_user
+        self.sasl_password = sasl_password or "actionlog-secret"
+        if secure:
+            self.env.update(
+                KAFKA_SSL_PORT=str(port + 2),
+                KAFKA_MTLS_PORT=str(port + 3),
+                KAFKA_SASL_SSL_PORT=str(port + 4),
+                KAFKA_SASL_USER=self.sasl_user,
+                KAFKA_SASL_PASSWORD=self.sasl_password,
+            )
+
+    @property
+    def ssl_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port + 2}"
+
+    @property
+    def mtls_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port + 3}"
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port + 4}"
+
+    @property
+    def tls_dir(self) -> Path:
+        """ca.pem, client.pem and client.key of a secure broker (scripts/kafka.sh certs)."""
+        return self._run_dir / "tls"
+
+    @property
+    def _run_dir(self) -> Path:
+        return ROOT / ".cache" / "kafka" / f"run-{self.port}"
 
     def _script(self, action: str, check: bool = True) -> None:
         subprocess.run([str(KAFKA_SH), action], env=self.env, check=check, cwd=ROOT)
@@ -64,7 +102,7 @@ class LocalBroker:
 
     def pid(self) -> int | None:
         try:
-            return int((ROOT / ".cache" / "kafka" / f"run-{self.port}" / "kafka.pid").read_text())
+            return int((self._run_dir / "kafka.pid").read_text())
         except (OSError, ValueError):
             return None
 

@@ -9,6 +9,7 @@ import click
 
 from actionlog.core.errors import BrokerUnavailable
 from actionlog.core.settings import Settings
+from actionlog.kafka.failures import explained
 
 __all__ = ["EXIT_LOCKED", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE", "cli", "run_kafka", "settings_of"]
 
@@ -31,7 +32,8 @@ def run_kafka(coro: Any) -> Any:
     """Run a Kafka coroutine; a broker that cannot be reached is `BrokerUnavailable` (exit 1)."""
     from aiokafka.errors import KafkaConnectionError, KafkaError
 
-    try:
-        return asyncio.run(coro)
-    except (KafkaConnectionError, KafkaError, OSError) as exc:
-        raise BrokerUnavailable(f"Kafka unreachable: {exc}") from None
+    with explained() as failures:
+        try:
+            return asyncio.run(coro)
+        except (KafkaConnectionError, KafkaError, OSError) as exc:
+            raise BrokerUnavailable(f"Kafka unreachable: {failures.describe(exc)}") from None

@@ -3,11 +3,14 @@ the variable (the CLI turns it into exit 2 and one line). Only settings classes 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from actionlog.core.errors import ConfigError
+from actionlog.core.secret import Secret
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -94,3 +97,28 @@ def mask_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
+
+
+def secret(env: Mapping[str, str], name: str) -> Secret | None:
+    """The value as a `Secret` (kept as given, spaces included), or None when unset or empty."""
+    value = env.get(name, "")
+    return Secret(value) if value else None
+
+
+def optional_file(env: Mapping[str, str], name: str) -> Path | None:
+    """An existing, readable regular file (absolute path), or None when unset.
+
+    Raises:
+        ConfigError: the path is not a readable file.
+    """
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser().absolute()
+    if not path.exists():
+        raise ConfigError(f"{name}={raw}: no such file")
+    if not path.is_file():
+        raise ConfigError(f"{name}={raw}: not a regular file")
+    if not os.access(path, os.R_OK):
+        raise ConfigError(f"{name}={raw}: not readable by this user")
+    return path

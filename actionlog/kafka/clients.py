@@ -1,17 +1,54 @@
-"""Options of every Kafka client of the project, in one place."""
+"""Options of every Kafka client of the project, in one place (the Faust app takes the same
+security from `security_options`, see `actionlog.processor.faust_engine`)."""
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
-from actionlog.core.settings import KafkaSettings
+from aiokafka.helpers import create_ssl_context
 
-__all__ = ["admin_options", "group_consumer_options", "producer_options"]
+from actionlog.core.settings import KafkaSecurity, KafkaSettings
+from actionlog.core.settings.kafka_security import key_password
+
+__all__ = [
+    "admin_options",
+    "connection_options",
+    "group_consumer_options",
+    "producer_options",
+    "security_options",
+    "ssl_context",
+]
+
+
+def ssl_context(security: KafkaSecurity) -> ssl.SSLContext:
+    """The TLS context of the clients: the brokers' certificates verified against ``ca_file`` (or
+    the system's CAs), the host name checked unless turned off, the client certificate if any."""
+    context = create_ssl_context(
+        cafile=security.ca_file,
+        certfile=security.cert_file,
+        keyfile=security.key_file,
+        password=key_password(security) if security.cert_file else None,
+    )
+    context.check_hostname = security.check_hostname
+    return context
+
+
+def security_options(security: KafkaSecurity) -> dict[str, Any]:
+    """aiokafka's security options (``security_protocol``, ``ssl_context``, ``sasl_*``)."""
+    options: dict[str, Any] = {"security_protocol": security.protocol}
+    if security.tls:
+        options["ssl_context"] = ssl_context(security)
+    if security.sasl:
+        options["sasl_mechanism"] = security.sasl_mechanism
+        options["sasl_plain_username"] = security.username
+        options["sasl_plain_password"] = security.password.reveal() if security.password else ""
+    return options
 
 
 def connection_options(kafka: KafkaSettings) -> dict[str, Any]:
-    """What every client needs to reach the cluster."""
-    return {"bootstrap_servers": kafka.bootstrap_servers}
+    """What every client needs to reach the cluster: the brokers and the security settings."""
+    return {"bootstrap_servers": kafka.bootstrap_servers, **security_options(kafka.security)}
 
 
 def admin_options(kafka: KafkaSettings) -> dict[str, Any]:

@@ -17,10 +17,12 @@ import logging
 from typing import Any, cast
 
 import faust
+from faust.auth import Credentials
 
 from actionlog.core.avro import AvroCodec
 from actionlog.core.metrics import Metrics
-from actionlog.core.settings import Settings
+from actionlog.core.settings import KafkaSecurity, Settings
+from actionlog.kafka.clients import ssl_context
 from actionlog.processor.step import Normalizer, one_by_one
 
 log = logging.getLogger(__name__)
@@ -30,12 +32,32 @@ def faust_broker(bootstrap: str) -> list[str]:
     return [f"kafka://{h.strip()}" for h in bootstrap.split(",") if h.strip()]
 
 
+def faust_credentials(security: KafkaSecurity) -> Credentials | None:
+    """Faust's credentials object for the same security as every other client (None: PLAINTEXT).
+
+    Faust turns it into the same aiokafka options as `actionlog.kafka.clients.security_options`
+    for its consumer, producer and admin client; SASL_SSL is SASL credentials with a TLS context.
+    """
+    context = ssl_context(security) if security.tls else None
+    if security.sasl:
+        return faust.SASLCredentials(
+            username=security.username,
+            password=security.password.reveal() if security.password else "",
+            ssl_context=context,
+            mechanism=security.sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
 def create_app(settings: Settings, metrics: Metrics, codec: AvroCodec) -> faust.App:
     """Build the Faust app whose normalizer agent consumes the four input topics."""
     topics = settings.kafka.topics
     app = faust.App(
         settings.processor.app_id,
         broker=faust_broker(settings.kafka.bootstrap_servers),
+        broker_credentials=faust_credentials(settings.kafka.security),
         store="memory://",
         web_enabled=False,
         autodiscover=False,

@@ -27,6 +27,7 @@ from actionlog.core.avro import AvroCodec
 from actionlog.core.errors import BrokerUnavailable, ConfigError, StoreUnavailable
 from actionlog.core.metrics import Metrics
 from actionlog.core.settings import Settings
+from actionlog.kafka.failures import explained
 from actionlog.kafka.topics import ensure_topics
 from actionlog.processor.aiokafka_engine import KafkaNormalizer
 from actionlog.processor.faust_engine import create_app
@@ -170,10 +171,13 @@ def _hold_store(settings: Settings) -> StoreLock | None:
 
 def run_worker(settings: Settings, *, loglevel: str = "info", sink: bool = True, http: bool = True) -> None:
     """Create topics and schema, then run until SIGTERM/SIGINT (blocking)."""
-    try:
-        created = asyncio.run(ensure_topics(settings.kafka))
-    except (KafkaError, OSError) as exc:
-        raise BrokerUnavailable(f"Kafka unreachable at {settings.kafka.bootstrap_servers}: {exc}") from None
+    with explained() as failures:
+        try:
+            created = asyncio.run(ensure_topics(settings.kafka))
+        except (KafkaError, OSError) as exc:
+            raise BrokerUnavailable(
+                f"Kafka unreachable at {settings.kafka.bootstrap_servers}: {failures.describe(exc)}"
+            ) from None
     if created:
         log.info("created topics: %s", ", ".join(created))
     lock: StoreLock | None = None

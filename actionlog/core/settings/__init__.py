@@ -15,12 +15,14 @@ from actionlog.core import env as e
 from actionlog.core.seams import Seams
 from actionlog.core.settings.clickhouse import ClickHouseSettings
 from actionlog.core.settings.kafka import KafkaSettings, TopicSettings
+from actionlog.core.settings.kafka_security import KafkaSecurity
 from actionlog.core.settings.stages import ExportSettings, HttpSettings, ProcessorSettings, SinkSettings
 
 __all__ = [
     "ClickHouseSettings",
     "ExportSettings",
     "HttpSettings",
+    "KafkaSecurity",
     "KafkaSettings",
     "ProcessorSettings",
     "Settings",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from actionlog.core import env as e
 from actionlog.core.catalog import TYPES
+from actionlog.core.settings.kafka_security import KafkaSecurity
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,11 @@ class TopicSettings:
 
 @dataclass(frozen=True)
 class KafkaSettings:
-    """Kafka connection (``KAFKA_BOOTSTRAP_SERVERS``, ``ACTIONLOG_KAFKA_*``) and topics."""
+    """Kafka connection (``KAFKA_BOOTSTRAP_SERVERS``, ``ACTIONLOG_KAFKA_*``), its security and topics."""
 
     bootstrap_servers: str = "localhost:9092"
     topics: TopicSettings = field(default_factory=TopicSettings)
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
     #: Seconds without heartbeat before a crashed consumer's partitions move to another worker.
     session_timeout: float = 10.0
 
@@ -71,5 +73,6 @@ class KafkaSettings:
         return cls(
             bootstrap_servers=e.text(env, "KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
             topics=TopicSettings.from_env(env),
+            security=KafkaSecurity.from_env(env),
             session_timeout=e.number(env, "ACTIONLOG_KAFKA_SESSION_TIMEOUT", cls.session_timeout),
         )

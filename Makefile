@@ -27,6 +27,11 @@ kafka-stop:
 
 ## Run the whole system: a local broker on 127.0.0.1:$(KAFKA_PORT), then the worker (Ctrl-C stops it).
 run: install kafka-start
+	@echo ""
+	@echo "  The report page: http://127.0.0.1:$${ACTIONLOG_HTTP_PORT:-8088}/  (Reporting > Reports > Content Actions Log)"
+	@echo "  Sign in with a token; create the first one, in another terminal, with:"
+	@echo "      $(VENV)/bin/actionlog tokens create --name admin --admin"
+	@echo ""
 	KAFKA_BOOTSTRAP_SERVERS=$${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$(KAFKA_PORT)} $(VENV)/bin/actionlog worker
 
 ## The whole test suite (what CI runs): unit, integration and the failure drills, on a real broker

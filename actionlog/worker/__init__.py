@@ -64,7 +64,7 @@ async def serve_http(
             try:
                 public_url = await server.start()
                 servers.append(server)
-                log.info("HTTP on %s (reports: %s/reports/content-actions-log)", public_url, public_url)
+                log.info("HTTP on %s: the report page is %s/ (Reporting > Reports)", public_url, public_url)
             except OSError as exc:
                 # Normalizing and landing matter more than serving: keep running without it.
                 log.error(
@@ -199,7 +199,13 @@ def run_worker(settings: Settings, *, loglevel: str = "info", sink: bool = True,
             sink_store = ClickHouseStore(settings.clickhouse, gate=gate).connect()
             ensure_log_schema(sink_store, settings.clickhouse.database, settings.clickhouse.table)
             ensure_access_schema(sink_store)
-            if http and not settings.http.loopback and not registry(sink_store).active():
+            tokens = registry(sink_store).active()
+            if http and not tokens:
+                log.warning(
+                    "no token exists yet: create the first one with `actionlog tokens create --name admin --admin`"
+                    " (every data route and the report page need one)"
+                )
+            if http and not settings.http.loopback and not tokens:
                 raise ConfigError(
                     f"refusing to serve on {settings.http.host} (not loopback) without a token: create one first "
                     "with `actionlog tokens create --name NAME --admin`, or bind ACTIONLOG_HTTP_HOST=127.0.0.1"

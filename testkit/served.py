@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from dataclasses import dataclass
 
 from actionlog.access.guard import ensure_access_schema, registry
@@ -31,7 +32,7 @@ class Served:
     store: ClickHouseStore
     """A client of the test's own on the held store."""
     token: str
-    """An admin token (name ``served-admin``)."""
+    """An admin token (named ``served-admin-…``, a new one each time the store is served)."""
 
 
 class ServedStore:
@@ -65,7 +66,7 @@ class ServedStore:
         public_url = str(self._run(public.start()))
         local_url = str(self._run(local.start()))
         self.lock.publish(local_url, key, public_url)
-        token = registry(self.store).create("served-admin", "admin", ())
+        token = registry(self.store).create(f"served-admin-{uuid.uuid4().hex[:8]}", "admin", ())
         return Served(public_url, self.store, token)
 
     def __exit__(self, *exc: object) -> None:

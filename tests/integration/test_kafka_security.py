@@ -3,7 +3,7 @@
 events published over TLS reaching the report, and the refusals (wrong CA, no client certificate,
 wrong password, a plaintext client on the TLS port), each one line, exit 1, no traceback.
 
-The broker's ports: ACTIONLOG_TEST_KAFKA_SECURE_PORT (default 19192) for PLAINTEXT (the broker's
+The broker's ports: ACTIONLOG_TEST_KAFKA_SECURE_PORT (default 19492) for PLAINTEXT (the broker's
 own, never given to a client here), +1 controller, +2 TLS, +3 mutual TLS, +4 SASL_SSL.
 """
 
@@ -41,7 +41,7 @@ CONTRACT_ROW = [
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[LocalBroker]:
-    port = int(os.environ.get("ACTIONLOG_TEST_KAFKA_SECURE_PORT", "19192"))
+    port = int(os.environ.get("ACTIONLOG_TEST_KAFKA_SECURE_PORT", "19492"))
     local = LocalBroker(port, secure=True, sasl_password=SASL_PASSWORD)
     local.start_fresh()
     try:

@@ -24,7 +24,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from actionlog.core.settings import Settings
-from actionlog.store.holder import read_link
+from actionlog.store.holder import WorkerLink, read_link
 from testkit.events import Generated, events
 
 __all__ = [
@@ -70,6 +70,7 @@ def namespace_vars(bootstrap: str, directory: Path, tag: str) -> dict[str, str]:
         "ACTIONLOG_TOPIC_CERTIFICATE_GRANTS": f"t{tag}.lms.certificate-grants",
         "ACTIONLOG_TOPIC_LOG": f"t{tag}.content-actions-log",
         "ACTIONLOG_TOPIC_DLQ": f"t{tag}.content-actions-log.dlq",
+        "ACTIONLOG_TOPIC_SET_ASIDE": f"t{tag}.content-actions-log.set-aside",
         "ACTIONLOG_PROCESSOR_APP_ID": f"t{tag}-normalizer",
         "ACTIONLOG_SINK_GROUP_ID": f"t{tag}-sink",
         "ACTIONLOG_HTTP_PORT": "0",
@@ -149,6 +150,18 @@ class Pipeline:
             return link.public_url if link is not None and link.public_url else None
 
         return str(wait_for(ready, timeout, interval=0.05, what="the worker's HTTP endpoint"))
+
+    def wait_link(self, timeout: float = 90) -> WorkerLink:
+        """The link of the worker holding the store, once it serves local clients (public HTTP or not)."""
+
+        def ready() -> WorkerLink | None:
+            for proc in self.workers:
+                if proc.poll() is not None and proc.returncode not in (0, -9, -15):
+                    raise AssertionError(f"worker exited with {proc.returncode}: {self.worker_log()[-3000:]}")
+            return read_link(self.settings.clickhouse.chdb_path)
+
+        link: WorkerLink = wait_for(ready, timeout, interval=0.05, what="the worker's local listener")
+        return link
 
     def worker_log(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("worker-*.log")))
@@ -245,19 +258,19 @@ def http_get(url: str, token: str, timeout: float = 120) -> bytes:
         return bytes(response.read())
 
 
-def report_via_http(base_url: str, token: str, extra: str = "") -> list[dict[str, Any]]:
-    body = http_get(f"{base_url}/reports/content-actions-log?{ALL_TIME}&format=ndjson{extra}", token)
+def report_via_http(base_url: str, token: str, extra: str = "", span: str = ALL_TIME) -> list[dict[str, Any]]:
+    body = http_get(f"{base_url}/reports/content-actions-log?{span}&format=ndjson{extra}", token)
     return [orjson.loads(line) for line in body.splitlines() if line]
 
 
-def wait_landed(pipeline: Pipeline, n: int, timeout: float = 600) -> list[dict[str, Any]]:
-    """Poll the running worker's report until it has ``n`` rows; returns them."""
+def wait_landed(pipeline: Pipeline, n: int, timeout: float = 600, span: str = ALL_TIME) -> list[dict[str, Any]]:
+    """Poll the running worker's report (over ``span``) until it has ``n`` rows; returns them."""
     deadline = time.monotonic() + timeout
     rows: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         try:
             base = pipeline.wait_http(timeout=120)
-            rows = report_via_http(base, pipeline.admin_token())
+            rows = report_via_http(base, pipeline.admin_token(), span=span)
         except OSError:
             rows = []  # the worker is restarting
         if len(rows) >= n:

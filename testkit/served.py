@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from actionlog.access.guard import ensure_access_schema, registry
 from actionlog.core.metrics import Metrics
 from actionlog.core.settings import ClickHouseSettings, HttpSettings
+from actionlog.sink.health import SinkHealth
 from actionlog.store.clickhouse import ClickHouseStore
 from actionlog.store.holder import StoreLock, new_key
 from actionlog.store.pool import StorePool
@@ -36,14 +37,34 @@ class Served:
 
 
 class ServedStore:
-    """Context manager: hold and serve the store at ``settings``; yields a `Served`."""
+    """Context manager: hold and serve the store at ``settings``; yields a `Served`.
 
-    def __init__(self, settings: ClickHouseSettings, *, pool_size: int = 8, http: HttpSettings | None = None) -> None:
+    Args:
+        settings: the store.
+        pool_size: store clients of the downloads (default: ``http.max_downloads``).
+        http: the HTTP settings and limits.
+        health: what ``/readyz`` reports (a sink's health), if anything.
+    """
+
+    def __init__(
+        self,
+        settings: ClickHouseSettings,
+        *,
+        pool_size: int | None = None,
+        http: HttpSettings | None = None,
+        health: SinkHealth | None = None,
+    ) -> None:
         self.settings = settings
-        self.http = http or HttpSettings()
+        self.http = http if http is not None else HttpSettings()
+        self.health = health
+        self.metrics = Metrics()
+        self.token = ""
+        """An admin token, once served."""
         self.lock = StoreLock(settings.chdb_path)
         self.gate = gate = threading.Lock()
-        self.pool = StorePool(lambda: ClickHouseStore(settings, gate=gate).connect(), pool_size)
+        size = pool_size if pool_size is not None else self.http.max_downloads
+        self.pool = StorePool(lambda: ClickHouseStore(settings, gate=gate).connect(), size)
+        self.local_pool = StorePool(lambda: ClickHouseStore(settings, gate=gate).connect(), 4)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.servers: list[HttpServer] = []
@@ -59,15 +80,17 @@ class ServedStore:
         ensure_log_schema(self.store, self.settings.database, self.settings.table)
         ensure_access_schema(self.store)
         self.thread.start()
-        public = HttpServer(build_public_app(self.pool, Metrics(), self.http), "127.0.0.1", 0)
+        app = build_public_app(self.pool, self.metrics, self.http, health=self.health)
+        public = HttpServer(app, "127.0.0.1", 0, self.http, self.metrics)
         key = new_key()
-        local = HttpServer(build_local_app(self.pool, key), "127.0.0.1", 0)
+        local_app = build_local_app(self.local_pool, key, write_timeout=self.settings.read_timeout)
+        local = HttpServer(local_app, "127.0.0.1", 0, self.http)
         self.servers = [public, local]
         public_url = str(self._run(public.start()))
         local_url = str(self._run(local.start()))
         self.lock.publish(local_url, key, public_url)
-        token = registry(self.store).create(f"served-admin-{uuid.uuid4().hex[:8]}", "admin", ())
-        return Served(public_url, self.store, token)
+        self.token = registry(self.store).create(f"served-admin-{uuid.uuid4().hex[:8]}", "admin", ())
+        return Served(public_url, self.store, self.token)
 
     def __exit__(self, *exc: object) -> None:
         self.lock.withdraw()
@@ -77,6 +100,7 @@ class ServedStore:
         self.thread.join(30)
         self.loop.close()
         self.pool.close()
+        self.local_pool.close()
         if self.store is not None:
             self.store.close()
         self.lock.release()

@@ -1,18 +1,19 @@
-"""The pipeline's stages as commands: ``worker``, ``topics create``, ``dlq replay``."""
+"""The pipeline's stages as commands: ``worker``, ``topics create``, ``dlq replay``, ``set-aside replay``."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import click
 
 from actionlog.cli.root import cli, run_kafka, settings_of
 from actionlog.core.errors import BadParameter
-from actionlog.core.record import REASONS
+from actionlog.core.record import REASONS, SET_ASIDE_REASONS
+from actionlog.kafka.replay import Letters, replay
 from actionlog.kafka.topics import ensure_topics
-from actionlog.processor.replay import replay
 
-__all__ = ["dlq_replay", "topics_create", "worker"]
+__all__ = ["dlq_replay", "set_aside_replay", "topics_create", "worker"]
 
 
 @cli.command()
@@ -39,7 +40,7 @@ def topics() -> None:
 @topics.command("create")
 @click.pass_context
 def topics_create(ctx: click.Context) -> None:
-    """Create the input, log and dead-letter topics with their partition counts (idempotent)."""
+    """Create the input, log, dead-letter and set-aside topics with their partition counts (idempotent)."""
     created = run_kafka(ensure_topics(settings_of(ctx).kafka))
     click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 
@@ -49,32 +50,51 @@ def dlq() -> None:
     """The dead-letter topic."""
 
 
-@dlq.command("replay")
-@click.option("--reason", "reasons", multiple=True, help="Only dead letters with this reason code. Repeatable.")
-@click.option(
-    "--max-replays", default=3, show_default=True, type=click.IntRange(1), help="Re-drive one event at most N times."
-)
-@click.option(
-    "--from-beginning",
-    is_flag=True,
-    help="Rescan the whole dead-letter topic, not just what arrived since the last run.",
-)
-@click.option("--dry-run", is_flag=True, help="Count what would be re-driven; send nothing, move nothing.")
-@click.pass_context
-def dlq_replay(
-    ctx: click.Context, reasons: tuple[str, ...], max_replays: int, from_beginning: bool, dry_run: bool
-) -> None:
-    """Re-drive dead letters to their source topics (e.g. after adding a Source to the catalog)."""
-    unknown = sorted(set(reasons) - set(REASONS))
+def _replay_options(f: Any) -> Any:
+    options = [
+        click.option("--reason", "reasons", multiple=True, help="Only letters with this reason code. Repeatable."),
+        click.option(
+            "--max-replays",
+            default=3,
+            show_default=True,
+            type=click.IntRange(1),
+            help="Re-drive one message at most N times.",
+        ),
+        click.option(
+            "--from-beginning", is_flag=True, help="Rescan the whole topic, not just what arrived since the last run."
+        ),
+        click.option("--dry-run", is_flag=True, help="Count what would be re-driven; send nothing, move nothing."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _replay(ctx: click.Context, letters: Letters, known: tuple[str, ...], **kw: Any) -> None:
+    reasons: tuple[str, ...] = kw.pop("reasons")
+    unknown = sorted(set(reasons) - set(known))
     if unknown:
-        raise BadParameter("reason", f"unknown reason {unknown[0]!r}; known: {', '.join(REASONS)}")
-    result = run_kafka(
-        replay(
-            settings_of(ctx),
-            reasons=frozenset(reasons),
-            max_replays=max_replays,
-            from_beginning=from_beginning,
-            dry_run=dry_run,
-        )
-    )
-    click.echo(("dry run: would have " if dry_run else "") + result.summary())
+        raise BadParameter("reason", f"unknown reason {unknown[0]!r}; known: {', '.join(known)}")
+    result = run_kafka(replay(settings_of(ctx), letters, reasons=frozenset(reasons), **kw))
+    click.echo(("dry run: would have " if kw["dry_run"] else "") + result.summary())
+
+
+@dlq.command("replay")
+@_replay_options
+@click.pass_context
+def dlq_replay(ctx: click.Context, **kw: Any) -> None:
+    """Re-drive dead letters to their source topics (e.g. after adding a Source to the catalog)."""
+    _replay(ctx, Letters.dead_letters(settings_of(ctx)), REASONS, **kw)
+
+
+@cli.group("set-aside")
+def set_aside() -> None:
+    """Log records the sink set aside (the store would not take them)."""
+
+
+@set_aside.command("replay")
+@_replay_options
+@click.pass_context
+def set_aside_replay(ctx: click.Context, **kw: Any) -> None:
+    """Send set-aside records back to the log topic, to be landed again (e.g. after fixing the table)."""
+    _replay(ctx, Letters.set_aside(settings_of(ctx)), SET_ASIDE_REASONS, **kw)

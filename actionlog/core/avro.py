@@ -43,6 +43,7 @@ __all__ = [
     "BadFraming",
     "UnknownSchema",
     "container",
+    "occurred_at_of",
     "schema_fingerprint",
 ]
 
@@ -379,6 +380,38 @@ class AvroCodec:
     def schema_json(self) -> bytes:
         """The current schema as JSON bytes (for the header of a container block)."""
         return json.dumps(self.schema).encode()
+
+
+def _read_long(data: bytes, pos: int) -> tuple[int, int]:
+    """The zig-zag varint at ``pos`` and the position after it.
+
+    Raises:
+        IndexError: the data ends inside it.
+        ValueError: it is longer than a long's 10 bytes.
+    """
+    n = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        n |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return (n >> 1) ^ -(n & 1), pos
+        shift += 7
+        if shift >= 7 * _MAX_VARINT_BYTES:
+            raise ValueError("a varint longer than 10 bytes")
+
+
+def occurred_at_of(body: bytes) -> int | None:
+    """``occurred_at`` (epoch ms) of a binary record of the current schema, read without decoding
+    the rest (the schema's first two fields are ``event_id`` and ``occurred_at``, as `AvroCodec`
+    checks); None when the body is too damaged to tell."""
+    try:
+        length, pos = _read_long(body, 0)
+        if length < 0 or pos + length > len(body):
+            return None
+        return _read_long(body, pos + length)[0]
+    except (IndexError, ValueError):
+        return None
 
 
 def _bytes(data: bytes) -> bytes:

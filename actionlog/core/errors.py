@@ -41,6 +41,10 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached at all (connection refused, data dir held by another process)."""
 
 
+class QueryLimitExceeded(StoreError):
+    """A report query hit one of its limits (time or memory, ``ACTIONLOG_CLICKHOUSE_QUERY_MAX_*``)."""
+
+
 class BrokerUnavailable(ActionlogError):
     """Kafka cannot be reached."""
 

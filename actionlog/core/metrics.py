@@ -33,8 +33,14 @@ class Metrics:
         self.sink_failures = Counter(
             "actionlog_sink_insert_failures", "Insert attempts that failed and will be retried", registry=r
         )
-        self.sink_undecodable = Counter(
-            "actionlog_sink_undecodable", "Messages on the log topic that were not our Avro records", registry=r
+        self.sink_set_aside = Counter(
+            "actionlog_sink_set_aside",
+            "Log records written to the set-aside topic instead of the store (undecodable, refused)",
+            ["reason"],
+            registry=r,
+        )
+        self.sink_splits = Counter(
+            "actionlog_sink_block_splits", "Insert blocks cut in pieces (too many partitions, refused rows)", registry=r
         )
         self.sink_insert_seconds = Histogram(
             "actionlog_sink_insert_seconds",
@@ -45,4 +51,16 @@ class Metrics:
         self.sink_buffered = Gauge("actionlog_sink_buffered_rows", "Rows waiting in the sink's buffer", registry=r)
         self.sink_partitions = Gauge(
             "actionlog_sink_partitions", "Partitions of the log this sink was assigned last", registry=r
+        )
+        self.http_downloads = Gauge("actionlog_http_downloads", "Report downloads being streamed", registry=r)
+        self.http_downloads_cut = Counter(
+            "actionlog_http_downloads_cut",
+            "Downloads cut because the client took no data for the write timeout",
+            registry=r,
+        )
+        self.http_refused = Counter(
+            "actionlog_http_refused",
+            "Requests refused by a limit (busy: too many downloads; connections; head_too_large; head_timeout)",
+            ["why"],
+            registry=r,
         )

@@ -19,7 +19,10 @@ __all__ = [
     "MISSING_FIELD",
     "REASONS",
     "RECORD_COLUMNS",
+    "REFUSED",
+    "SET_ASIDE_REASONS",
     "TABLE_COLUMNS",
+    "UNDECODABLE",
     "UNKNOWN_SOURCE",
     "Column",
     "LogRecord",
@@ -39,6 +42,13 @@ UNKNOWN_SOURCE = "unknown_source"
 
 REASONS: tuple[str, ...] = (MALFORMED_JSON, MISSING_FIELD, INVALID_TIMESTAMP, INVALID_FIELD, UNKNOWN_SOURCE)
 """Every reason code, in precedence order: when several hold, the first one is reported."""
+
+UNDECODABLE = "undecodable"
+"""A message on the log topic that is not one of our records, or whose body does not decode."""
+REFUSED = "refused"
+"""A log record the store refused (the store's error says why)."""
+SET_ASIDE_REASONS: tuple[str, ...] = (UNDECODABLE, REFUSED)
+"""Why the sink set a log record aside (the set-aside topic's reason codes)."""
 
 
 def _column(clickhouse: str, avro: str = "string") -> Any:

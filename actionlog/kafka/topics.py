@@ -22,6 +22,7 @@ def wanted_topics(kafka: KafkaSettings) -> dict[str, tuple[int, dict[str, str]]]
     wanted = {name: (t.input_partitions, inputs) for name in t.inputs}
     wanted[t.log] = (t.log_partitions, {})
     wanted[t.dlq] = (t.input_partitions, {"max.message.bytes": str(t.dlq_max_message_bytes)})
+    wanted[t.set_aside] = (t.log_partitions, {"max.message.bytes": str(t.dlq_max_message_bytes)})
     return wanted
 
 

@@ -1,7 +1,8 @@
 """The normalizer step shared by both engines: a batch of upstream messages → confirmed produces.
 
 Guarantee: `Normalizer.handle` returns only when every log record and dead letter of the batch
-has been acknowledged by the broker (acks=all, idempotent producer); a failed produce (whether
+has been acknowledged by the broker (acks=all; the aiokafka engine's producer is idempotent,
+Faust's is not, see `actionlog.processor.faust_engine`); a failed produce (whether
 ``send`` raised at once or the broker refused later) is retried with backoff, for ever, so the
 caller never acks/commits past an event whose output is not durable.
 """
@@ -14,9 +15,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from actionlog.core.avro import AvroCodec
+from actionlog.core.dead_letters import dead_letter_headers
 from actionlog.core.metrics import Metrics
 from actionlog.core.record import LogRecord
-from actionlog.processor.dead_letters import dead_letter_headers
 from actionlog.processor.normalize import normalize
 
 __all__ = ["Normalizer", "Output", "ProduceAll", "one_by_one"]

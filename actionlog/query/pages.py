@@ -24,7 +24,7 @@ from actionlog.core.errors import BadParameter
 from actionlog.core.scope import Scope
 from actionlog.query.filters import ReportFilters
 from actionlog.query.framing import Framer, RowCounter
-from actionlog.query.report import counted, framed
+from actionlog.query.report import counted, framed, limits_of
 from actionlog.query.sql import MAX_PAGE_ROWS, Key, build_keys_query, build_report_query, clickhouse_format
 from actionlog.store import Store, read_all
 
@@ -102,12 +102,12 @@ def open_page(
     if cursor is not None:
         filters = pinned(filters, cursor)
     db, table = store.settings.database, store.settings.table
-    q = build_keys_query(
-        filters, database=db, table=table, scope=scope, after=cursor.after if cursor else None, size=size + 1
-    )
+    limits = limits_of(store)
+    after = cursor.after if cursor else None
+    q = build_keys_query(filters, database=db, table=table, scope=scope, after=after, size=size + 1, limits=limits)
     keys = [Key(int(ms), str(event_id)) for ms, event_id in store.query_rows(q.sql, q.params)]
     page, more = keys[:size], len(keys) > size
     nxt = Cursor(page[-1], _ms(filters.start), _ms(filters.end)) if more else None
-    body = build_report_query(filters, database=db, table=table, scope=scope, page=page)
+    body = build_report_query(filters, database=db, table=table, scope=scope, page=page, limits=limits)
     rows = read_all(store, body.sql, body.params, clickhouse_format(filters.fmt))
     return Page(framed(counted(rows, counter), Framer(filters.fmt, count_rows=False)), nxt)

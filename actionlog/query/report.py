@@ -13,10 +13,15 @@ from dataclasses import dataclass
 from actionlog.core.scope import Scope
 from actionlog.query.filters import ReportFilters
 from actionlog.query.framing import Framer, RowCounter
-from actionlog.query.sql import build_report_query, clickhouse_format
+from actionlog.query.sql import QueryLimits, build_report_query, clickhouse_format
 from actionlog.store import Store, read_all
 
-__all__ = ["LandingWindow", "counted", "framed", "report_chunks", "report_rows"]
+__all__ = ["LandingWindow", "counted", "framed", "limits_of", "report_chunks", "report_rows"]
+
+
+def limits_of(store: Store) -> QueryLimits:
+    """The limits every report statement run on ``store`` carries (``ACTIONLOG_CLICKHOUSE_QUERY_MAX_*``)."""
+    return QueryLimits(store.settings.query_max_seconds, store.settings.query_max_memory)
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ def report_rows(
         scope=scope,
         ingested_after_ms=window.after_ms if window else None,
         ingested_until_ms=window.until_ms if window else None,
+        limits=limits_of(store),
     )
     yield from read_all(store, q.sql, q.params, clickhouse_format(filters.fmt))
 

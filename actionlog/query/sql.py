@@ -29,6 +29,11 @@ resolves an alias before a column of the same name). ``FINAL`` collapses the
 duplicates of an event (the dedup pattern). Output settings are a ``SETTINGS``
 clause in the SQL, not per-call settings: with chDB, per-call settings make
 ``raw_stream`` buffer the whole result. The client appends ``FORMAT <fmt>``.
+
+The same clause carries the report's limits (`QueryLimits`): the longest it may run
+(``max_execution_time``), the most memory it may take (``max_memory_usage``), and
+``readonly=1``. They travel inside the statement, so they hold wherever it runs: the
+embedded engine, a server, or the worker that holds the store.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ __all__ = [
     "MAX_PAGE_ROWS",
     "Key",
     "Query",
+    "QueryLimits",
     "build_count_query",
     "build_keys_query",
     "build_report_query",
@@ -121,6 +127,24 @@ class Key:
 
     occurred_ms: int
     event_id: str
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one report statement may cost: seconds (``max_execution_time``) and bytes
+    (``max_memory_usage``); the statement is also ``readonly=1``."""
+
+    max_seconds: float
+    max_memory: int
+
+    def settings(self) -> tuple[tuple[str, str], ...]:
+        if not (self.max_seconds > 0 and self.max_memory > 0):
+            raise ValueError("query limits must be positive")
+        return (
+            ("max_execution_time", f"{self.max_seconds:g}"),
+            ("max_memory_usage", str(int(self.max_memory))),
+            ("readonly", "1"),
+        )
 
 
 @dataclass(frozen=True)
@@ -215,14 +239,14 @@ def _check_ms(name: str, value: int) -> int:
     return value
 
 
-def _final_settings() -> str:
-    return settings_clause(FINAL_FILTER_SETTINGS)
+def _final_settings(limits: QueryLimits | None) -> str:
+    return settings_clause(FINAL_FILTER_SETTINGS + (limits.settings() if limits is not None else ()))
 
 
-def _settings_clause(fmt: str) -> str:
+def _settings_clause(fmt: str, limits: QueryLimits | None) -> str:
     # FINAL must pick the surviving copy before any filter sees a row, in reports as in exports:
     # pinned whatever a server profile says (see FINAL_FILTER_SETTINGS).
-    return f"{output_settings(fmt)}, {_final_settings()}"
+    return f"{output_settings(fmt)}, {_final_settings(limits)}"
 
 
 def _epoch_ms(instant: datetime) -> int:
@@ -260,6 +284,7 @@ def build_report_query(
     ingested_after_ms: int | None = None,
     ingested_until_ms: int | None = None,
     page: Sequence[Key] | None = None,
+    limits: QueryLimits | None = None,
 ) -> Query:
     """Build the report statement for ``filters``.
 
@@ -275,6 +300,7 @@ def build_report_query(
         ingested_until_ms: only rows that landed at or before this instant (epoch ms).
         page: exactly the rows of these keys (a page found by `build_keys_query`), in report
             order; ``filters.limit`` is then not applied (the keys are the page).
+        limits: the statement's limits (none when None: every caller that runs it passes them).
 
     Returns:
         The SQL (ending with its ``SETTINGS`` clause, no ``FORMAT``) and its parameters.
@@ -306,7 +332,7 @@ def build_report_query(
     if filters.limit is not None and page is None:
         params["row_limit"] = filters.limit
         lines.append("LIMIT {row_limit:UInt64}")
-    lines.append(f"SETTINGS {_settings_clause(fmt)}")
+    lines.append(f"SETTINGS {_settings_clause(fmt, limits)}")
     return Query(sql="\n".join(lines), params=params)
 
 
@@ -324,7 +350,14 @@ def _page_condition(page: Sequence[Key], params: dict[str, object]) -> list[str]
 
 
 def build_keys_query(
-    filters: ReportFilters, *, database: str, table: str, scope: Scope, after: Key | None, size: int
+    filters: ReportFilters,
+    *,
+    database: str,
+    table: str,
+    scope: Scope,
+    after: Key | None,
+    size: int,
+    limits: QueryLimits | None = None,
 ) -> Query:
     """The keys of the next ``size`` rows of the report after ``after`` (from the first row when
     None): one row ``(occurred_at epoch ms, event_id)`` each, in report order. Reads only the key
@@ -350,7 +383,7 @@ def build_keys_query(
         "WHERE " + "\n  AND ".join(where),
         "ORDER BY occurred_at DESC, event_id ASC",
         "LIMIT {page_size:UInt64}",
-        f"SETTINGS {_final_settings()}",
+        f"SETTINGS {_final_settings(limits)}",
     ]
     return Query(sql="\n".join(lines), params=params)
 
@@ -363,6 +396,7 @@ def build_count_query(
     scope: Scope,
     ingested_after_ms: int | None = None,
     ingested_until_ms: int | None = None,
+    limits: QueryLimits | None = None,
 ) -> Query:
     """Build ``SELECT count()`` of the rows `build_report_query` would return (``limit`` ignored).
 
@@ -378,6 +412,6 @@ def build_count_query(
         "SELECT count()",
         f"FROM {source} FINAL",
         "WHERE " + "\n  AND ".join(where),
-        f"SETTINGS {_final_settings()}",
+        f"SETTINGS {_final_settings(limits)}",
     ]
     return Query(sql="\n".join(lines), params=params)

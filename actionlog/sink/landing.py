@@ -1,28 +1,31 @@
 """The sink: reads the event log and lands it in ClickHouse in batches, committing only what landed.
 
-Guarantee: a Kafka offset is committed only after ClickHouse acknowledged the insert of every
-row before it, so a crash can repeat rows (collapsed by the table's dedup, see README) but never
-lose one. A failing insert is retried with backoff, forever, with consumption paused (we do not
-poll while retrying, so memory stays bounded by one batch).
+Guarantee: a Kafka offset is committed only after every record before it either landed (ClickHouse
+acknowledged its insert) or was set aside (the broker acknowledged it on the set-aside topic), so a
+crash can repeat rows (collapsed by the table's dedup, see docs/guarantees.md) but never lose one.
+An insert that fails for a reason that heals is retried with backoff, for ever, with consumption
+paused (we do not poll while retrying, so memory stays bounded by one batch); rows the store will
+never take are found and set aside (`actionlog.sink.insert`), never retried in front of the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from actionlog.core.avro import HEADER_LEN, MAGIC, AvroCodec
-from actionlog.core.errors import StoreError
 from actionlog.core.metrics import Metrics
-from actionlog.core.seams import InsertFaults
+from actionlog.core.record import UNDECODABLE
 from actionlog.core.settings import Settings
 from actionlog.kafka.clients import group_consumer_options
-from actionlog.sink.batch import Batch
+from actionlog.sink.batch import Batch, SetAside
+from actionlog.sink.health import SinkHealth
+from actionlog.sink.insert import Lander
+from actionlog.sink.set_aside import SetAsideWriter
 from actionlog.store.clickhouse import ClickHouseStore
 
 log = logging.getLogger(__name__)
@@ -37,20 +40,29 @@ class ClickHouseSink:
             blocking calls run in a thread.
         codec: decodes the log's Avro records.
         metrics: counters to update.
+        health: what ``/readyz`` reads (a fresh one when not given).
     """
 
-    def __init__(self, settings: Settings, store: ClickHouseStore, codec: AvroCodec, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ClickHouseStore,
+        codec: AvroCodec,
+        metrics: Metrics,
+        health: SinkHealth | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.codec = codec
         self.metrics = metrics
+        self.health = health if health is not None else SinkHealth()
         self.batch = Batch()
         self._header = MAGIC + codec.fingerprint
-        self._schema = codec.schema_json
         self.topic = settings.kafka.topics.log
         self._lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
-        self._faults = InsertFaults(settings.seams)
+        self.lander = Lander(settings, store, codec, metrics, self.health)
+        self.set_aside = SetAsideWriter(settings, metrics)
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -73,6 +85,7 @@ class ClickHouseSink:
                 room = s.sink.batch_rows - len(self.batch)
                 wait = s.sink.batch_seconds - self.batch.age() if not self.batch.empty else s.sink.batch_seconds
                 records = await consumer.getmany(timeout_ms=max(1, int(wait * 1000)), max_records=max(1, room))
+                self.health.progress()
                 for tp, messages in records.items():
                     self._add(tp.partition, messages)
                 self.metrics.sink_buffered.set(len(self.batch))
@@ -83,7 +96,8 @@ class ClickHouseSink:
         finally:
             self.batch.clear()  # unflushed rows are not committed: they are read again
             self._consumer = None
-            self._faults.release()
+            self.lander.release()
+            await self.set_aside.stop()
             await consumer.stop()
 
     def _add(self, partition: int, messages: list[Any]) -> None:
@@ -92,37 +106,29 @@ class ClickHouseSink:
         for m in messages:
             value = m.value
             if value is not None and value[:HEADER_LEN] == header:
-                add(partition, m.offset, value[HEADER_LEN:])  # the current schema: passed on as it is
+                add(partition, m.offset, value[HEADER_LEN:], m.key, m.headers)  # the current schema: as it is
                 continue
-            add(partition, m.offset, self._rewrite(partition, m.offset, value))
-
-    def _rewrite(self, partition: int, offset: int, value: bytes | None) -> bytes | None:
-        """A record of an older schema, resolved and re-encoded with the current one; None if not ours."""
-        try:
-            return self.codec.encode(self.codec.decode_record(value or b""))[HEADER_LEN:]
-        except Exception as exc:  # not one of our records: skip it, loudly
-            self.metrics.sink_undecodable.inc()
-            log.error("skipping undecodable message %s[%d]@%d: %s", self.topic, partition, offset, exc)
-            return None
-
-    def _valid(self, body: bytes) -> bool:
-        try:
-            self.codec.decode(self._header + body)
-        except Exception:
-            self.metrics.sink_undecodable.inc()
-            log.error("dropping a log record whose body does not decode (%d bytes)", len(body))
-            return False
-        return True
+            try:  # a record of an older schema: resolved and re-encoded with the current one
+                body = self.codec.encode(self.codec.decode_record(value or b""))[HEADER_LEN:]
+            except Exception as exc:  # not one of our records: set aside, with the reason
+                why = f"not a record of the event log: {exc}"
+                self.batch.put_aside(SetAside(partition, m.offset, m.key, value, m.headers, UNDECODABLE, why))
+                continue
+            add(partition, m.offset, body, m.key, m.headers)
 
     async def flush(self) -> None:
-        """Insert the batch (retrying until it lands), then commit its offsets. Clears it in any case."""
+        """Land the batch (retrying until every row landed or was set aside), then commit its offsets.
+        Clears it in any case."""
         async with self._lock:
             consumer = self._consumer
             try:
                 if self.batch.empty:
                     return
+                letters = list(self.batch.set_aside)
                 if len(self.batch):
-                    await self._insert_with_retry()
+                    letters += await self.lander.land(self.batch, self.topic)
+                if letters:
+                    await self.set_aside.write(letters)
                 if consumer is not None:
                     offsets = {TopicPartition(self.topic, p): o for p, o in self.batch.commit_offsets().items()}
                     try:
@@ -134,41 +140,6 @@ class ClickHouseSink:
             finally:
                 self.batch.clear()
                 self.metrics.sink_buffered.set(0)
-
-    async def _insert_with_retry(self) -> None:
-        rows = self.batch.rows()
-        token = self.batch.dedup_token(self.topic)
-        n = len(self.batch)
-        delay = 0.1
-        checked = False
-        timeout = self.settings.clickhouse.insert_timeout
-        while True:
-            started = time.monotonic()
-            try:
-                await asyncio.wait_for(asyncio.to_thread(self._insert, rows, token), timeout)
-            except (StoreError, TimeoutError, OSError) as exc:
-                why = f"no answer within {timeout:g}s, abandoned" if isinstance(exc, TimeoutError) else str(exc)
-                self.metrics.sink_failures.inc()
-                if not checked:
-                    # A body that ClickHouse cannot read would fail every retry: check each one
-                    # once (decoding in Python) and keep only those that decode.
-                    checked = True
-                    rows = [r for r in rows if self._valid(r)]
-                    n = len(rows)
-                log.warning("insert of %d rows failed, retrying in %.1fs: %s", n, delay, why or type(exc).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.sink.max_backoff)
-                continue
-            self.metrics.sink_insert_seconds.observe(time.monotonic() - started)
-            self.metrics.sink_rows.inc(n)
-            self.metrics.sink_batches.inc()
-            return
-
-    def _insert(self, rows: list[bytes], token: str) -> None:
-        self._faults.before_insert()
-        if rows:
-            self.store.insert_avro(rows, self._schema, dedup_token=token)
-        self._faults.after_insert()
 
 
 class _Listener(ConsumerRebalanceListener):

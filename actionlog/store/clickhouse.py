@@ -19,9 +19,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from actionlog.core.avro import container
-from actionlog.core.errors import StoreError, StoreUnavailable
+from actionlog.core.errors import QueryLimitExceeded, StoreError, StoreUnavailable
 from actionlog.core.settings import ClickHouseSettings
-from actionlog.store.schema import INSERT_COLUMNS
+from actionlog.store.codes import LIMIT_CODES
+from actionlog.store.schema import INSERT_COLUMNS, MAX_PARTITIONS_PER_INSERT
 from actionlog.store.sqltext import qualified
 
 __all__ = ["STREAM_CHUNK", "ClickHouseStore", "store_error"]
@@ -43,6 +44,8 @@ class ClickHouseStore:
             it while they run and `clock_ms` reads the clock under it, so that the clock is
             never read while an insert of this process is in flight (see `clock_ms`).
         on_close: called once when the store is closed (releases what opened it).
+        for_inserts: a client of the sink: on a server its answers are awaited for the insert
+            timeout, not the read timeout.
     """
 
     def __init__(
@@ -51,11 +54,13 @@ class ClickHouseStore:
         *,
         gate: threading.Lock | None = None,
         on_close: Callable[[], None] | None = None,
+        for_inserts: bool = False,
     ) -> None:
         self.settings = settings
         self._client: Any = None
         self._gate = gate if gate is not None else threading.Lock()
         self._on_close = on_close
+        self._timeout = settings.insert_timeout if for_inserts else settings.read_timeout
 
     @property
     def log_table(self) -> str:
@@ -68,14 +73,18 @@ class ClickHouseStore:
 
         s = self.settings
         deadline = time.monotonic() + ENGINE_LOCK_WAIT
+        next_note = 0.0
         while True:
             try:
                 self._client = self._open(clickhouse_connect)
                 break
             except Exception as exc:
-                if not (s.embedded and "Cannot lock file" in str(exc) and time.monotonic() < deadline):
+                now = time.monotonic()
+                if not (s.embedded and "Cannot lock file" in str(exc) and now < deadline):
                     raise _unavailable(exc, s) from None
-                log.info("the embedded engine's files are still locked by a previous holder; waiting")
+                if now >= next_note:
+                    log.info("the embedded engine's files are still locked by a previous holder; waiting")
+                    next_note = now + 5.0
                 time.sleep(0.5)
         # The driver imports pandas lazily at the first insert (1-3 s here): pay it at start-up,
         # not while the first batch of events waits to land.
@@ -98,7 +107,7 @@ class ClickHouseStore:
             username=unquote(u.username or "default"),
             password=unquote(u.password or ""),
             secure=secure,
-            send_receive_timeout=int(s.insert_timeout),
+            send_receive_timeout=max(1, round(self._timeout)),
             connect_timeout=5,
             compress=False,
             # One client per concurrent user, and no session: a session admits one query at a time.
@@ -143,9 +152,13 @@ class ClickHouseStore:
         """Insert Avro binary bodies (all written with ``schema``, JSON) as one container block.
 
         ClickHouse reads the block itself (format ``Avro``, columns by field name): the rows are
-        never decoded in Python. ``dedup_token`` makes a repeated block a no-op.
+        never decoded in Python. ``dedup_token`` makes a repeated block a no-op. The most table
+        partitions one block may touch is pinned (`MAX_PARTITIONS_PER_INSERT`), whatever a server
+        profile says, so that the sink knows how far to cut a block refused for it.
         """
-        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        settings: dict[str, Any] = {"max_partitions_per_insert_block": MAX_PARTITIONS_PER_INSERT}
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
         block = container(bodies, schema)
         try:
             with self._gate:
@@ -211,6 +224,12 @@ def store_error(exc: Exception) -> StoreError:
         )
     if len(text) > 500:
         text = text[:500] + "…"
+    if code in LIMIT_CODES:
+        return QueryLimitExceeded(
+            "the query hit its limit (ACTIONLOG_CLICKHOUSE_QUERY_MAX_SECONDS / ACTIONLOG_CLICKHOUSE_QUERY_MAX_MEMORY): "
+            f"narrow the filters or raise the limit ({text})",
+            code,
+        )
     if _looks_unreachable(exc):
         return StoreUnavailable(f"ClickHouse unreachable: {text}", code)
     return StoreError(f"ClickHouse error: {text}", code)

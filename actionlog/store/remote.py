@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from actionlog.core.errors import StoreError, StoreUnavailable
+from actionlog.core.errors import QueryLimitExceeded, StoreError, StoreUnavailable
 from actionlog.core.settings import ClickHouseSettings
 from actionlog.store.clickhouse import STREAM_CHUNK
 from actionlog.store.holder import WorkerLink
@@ -27,13 +27,14 @@ class WorkerStore:
     Args:
         settings: the store's settings (database and table names).
         link: the worker's loopback address and key (`actionlog.store.holder.read_link`).
-        timeout: seconds to wait for the worker to answer (and between two chunks of a stream).
+    Answers are awaited for the read timeout (``ACTIONLOG_CLICKHOUSE_READ_TIMEOUT``), also between
+    two chunks of a stream.
     """
 
-    def __init__(self, settings: ClickHouseSettings, link: WorkerLink, *, timeout: float = 600.0) -> None:
+    def __init__(self, settings: ClickHouseSettings, link: WorkerLink) -> None:
         self.settings = settings
         self.link = link
-        self.timeout = timeout
+        self.timeout = settings.read_timeout
 
     @property
     def log_table(self) -> str:
@@ -98,7 +99,10 @@ class _Reader:
         try:
             return bytes(self._response.read(size))
         except (http.client.IncompleteRead, OSError) as exc:
-            raise StoreError(f"the worker's stream was cut short: {exc!r}") from None
+            raise StoreError(
+                f"the worker's stream was cut short ({type(exc).__name__}); the worker's log says why "
+                "(a report limit, the store failing)"
+            ) from None
 
 
 def _answered(exc: urllib.error.HTTPError) -> StoreError:
@@ -111,4 +115,6 @@ def _answered(exc: urllib.error.HTTPError) -> StoreError:
     code = code if isinstance(code, int) else None
     if exc.code == 503 and body.get("error") == "store_unavailable":
         return StoreUnavailable(message, code)
+    if exc.code == 503 and body.get("error") == "limit_exceeded":
+        return QueryLimitExceeded(message, code)
     return StoreError(message, code)

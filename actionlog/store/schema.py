@@ -16,12 +16,14 @@ from actionlog.store.sqltext import qualified, quote_identifier
 __all__ = [
     "CONTENTS",
     "INSERT_COLUMNS",
+    "MAX_PARTITIONS_PER_INSERT",
     "PANORAMAS",
     "VIEW_SUFFIX",
     "dimension_ddl",
     "ensure_log_schema",
     "log_table_ddl",
     "log_view_ddl",
+    "partition_of",
 ]
 
 INSERT_COLUMNS: tuple[str, ...] = tuple(c.name for c in RECORD_COLUMNS)
@@ -128,3 +130,24 @@ def ensure_log_schema(store: _Reads, database: str, table: str) -> None:
         if not int(exists[0][0]):  # type: ignore[call-overload]
             store.command(mv)
             store.command(backfill)
+
+
+#: The table's partitions are months of ``occurred_at`` in UTC (``PARTITION BY toYYYYMM(occurred_at)``).
+#: ClickHouse refuses an INSERT block that touches more than ``max_partitions_per_insert_block``
+#: of them; the sink pins that setting to this value and splits its blocks to respect it.
+MAX_PARTITIONS_PER_INSERT = 100
+
+
+def partition_of(occurred_at_ms: int) -> int:
+    """The table partition (``toYYYYMM(occurred_at)``, as YYYYMM) of an instant in epoch ms."""
+    days = occurred_at_ms // 86_400_000
+    # Civil date from days since 1970-01-01 (H. Hinnant's algorithm), proleptic Gregorian.
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    return year * 100 + month

@@ -13,7 +13,7 @@ from aiohttp import web
 from actionlog.core.errors import StoreError
 from actionlog.store import read_all
 from actionlog.store.rpc import AUTH_SCHEME, CLOCK_PATH, COMMAND_PATH, ROWS_PATH, STREAM_PATH, Statement
-from actionlog.web.context import KEY_KEY, POOL_KEY
+from actionlog.web.context import KEY_KEY, POOL_KEY, WRITE_TIMEOUT_KEY
 from actionlog.web.streaming import error_response, json_response, store_error_response, stream_chunks
 
 __all__ = ["add_local_routes"]
@@ -39,7 +39,7 @@ def _guard(handler: Callable[[web.Request, Statement], Awaitable[web.StreamRespo
         try:
             return await handler(request, statement)
         except StoreError as exc:
-            return store_error_response(exc)
+            return store_error_response(exc, public=False)
 
     return guarded
 
@@ -83,7 +83,7 @@ async def _stream(request: web.Request, statement: Statement) -> web.StreamRespo
             yield from read_all(store, statement.sql, statement.params, statement.fmt)
 
     headers = {"Content-Type": "application/octet-stream", "Cache-Control": "no-store"}
-    return await stream_chunks(request, body, headers)
+    return await stream_chunks(request, body, headers, write_timeout=request.app[WRITE_TIMEOUT_KEY], public=False)
 
 
 def add_local_routes(app: web.Application) -> None:

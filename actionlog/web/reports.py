@@ -18,13 +18,14 @@ from aiohttp import web
 from actionlog.access.guard import check_panoramas
 from actionlog.access.tokens import Principal
 from actionlog.core.errors import BadParameter, Forbidden, StoreError
+from actionlog.core.metrics import Metrics
 from actionlog.query.filters import ReportFilters, parse_report_params
 from actionlog.query.framing import RowCounter, content_type, download_filename
 from actionlog.query.pages import MAX_PAGE_ROWS, Cursor, decode_cursor, encode_cursor, open_page
-from actionlog.query.report import report_chunks
+from actionlog.query.report import limits_of, report_chunks
 from actionlog.query.sql import build_count_query
 from actionlog.store.pool import StorePool
-from actionlog.web.context import POOL_KEY, PRINCIPAL, ROWS
+from actionlog.web.context import HTTP_KEY, METRICS_KEY, POOL_KEY, PRINCIPAL, ROWS
 from actionlog.web.streaming import error_response, json_response, query_params, store_error_response, stream_chunks
 
 __all__ = ["COUNT_PATH", "REPORT_PATH", "add_report_routes"]
@@ -70,6 +71,7 @@ async def report(request: web.Request) -> web.StreamResponse:
     filters, cursor = checked
     principal: Principal = request[PRINCIPAL]
     pool = request.app[POOL_KEY]
+    metrics = request.app[METRICS_KEY]
     headers = {
         "Content-Type": content_type(filters.fmt),
         "Content-Disposition": f'attachment; filename="{download_filename(filters)}"',
@@ -78,14 +80,34 @@ async def report(request: web.Request) -> web.StreamResponse:
     counter = RowCounter(filters.fmt)
 
     def whole() -> Iterator[bytes]:
-        with pool.client() as store:
+        # No wait: beyond ACTIONLOG_HTTP_MAX_DOWNLOADS at once, the answer is 429.
+        with pool.client() as store, _downloading(metrics):
             yield from report_chunks(store, filters, principal.scope, counter)
         request[ROWS] = counter.rows
 
     opener: Callable[[], Iterator[bytes]] = whole
     if filters.limit is not None:
         opener = _page_opener(request, pool, filters, cursor, headers, counter)
-    return await stream_chunks(request, opener, headers)
+    response = await stream_chunks(
+        request,
+        opener,
+        headers,
+        write_timeout=request.app[HTTP_KEY].write_timeout,
+        on_cut=metrics.http_downloads_cut.inc,
+    )
+    if response.status == 429:
+        metrics.http_refused.labels("busy").inc()
+    return response
+
+
+@contextlib.contextmanager
+def _downloading(metrics: Metrics) -> Iterator[None]:
+    """Counts a download in ``actionlog_http_downloads`` while it holds a store client."""
+    metrics.http_downloads.inc()
+    try:
+        yield
+    finally:
+        metrics.http_downloads.dec()
 
 
 def _page_opener(
@@ -105,6 +127,7 @@ def _page_opener(
         stack = contextlib.ExitStack()
         try:
             store = stack.enter_context(pool.client())
+            stack.enter_context(_downloading(request.app[METRICS_KEY]))
             page = open_page(store, filters, scope, size, cursor, counter)
         except BaseException:
             stack.close()
@@ -134,7 +157,11 @@ async def count(request: web.Request) -> web.StreamResponse:
     def run() -> int:
         with pool.client(wait=10) as store:
             q = build_count_query(
-                filters, database=store.settings.database, table=store.settings.table, scope=principal.scope
+                filters,
+                database=store.settings.database,
+                table=store.settings.table,
+                scope=principal.scope,
+                limits=limits_of(store),
             )
             return int(store.query_rows(q.sql, q.params)[0][0])
 

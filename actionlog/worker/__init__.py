@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -31,6 +32,7 @@ from actionlog.kafka.failures import explained
 from actionlog.kafka.topics import ensure_topics
 from actionlog.processor.aiokafka_engine import KafkaNormalizer
 from actionlog.processor.faust_engine import create_app
+from actionlog.sink.health import SinkHealth
 from actionlog.sink.landing import ClickHouseSink
 from actionlog.store.clickhouse import ClickHouseStore
 from actionlog.store.holder import StoreLock, new_key, read_link
@@ -45,14 +47,84 @@ log = logging.getLogger(__name__)
 
 #: How long a worker waits for another process (a CLI command) to let go of the embedded store.
 STORE_WAIT = 120.0
-#: Concurrent store clients of the HTTP routes (downloads, local clients).
-HTTP_CLIENTS = 8
+#: Concurrent store clients of local clients (the CLI through the loopback listener); downloads
+#: have their own (``ACTIONLOG_HTTP_MAX_DOWNLOADS``), so neither waits for the other.
+LOCAL_CLIENTS = 4
 
 Service = Callable[[], Coroutine[Any, Any, None]]
 
 
+@dataclass
+class Stores:
+    """The store clients of a worker: the sink's own, and the two pools of the HTTP routes."""
+
+    sink: ClickHouseStore | None
+    downloads: StorePool
+    local: StorePool
+
+    def close(self) -> None:
+        self.downloads.close()
+        self.local.close()
+        if self.sink is not None:
+            self.sink.close()
+
+
+def open_stores(settings: Settings, *, sink: bool) -> Stores:
+    """Connect the sink's client (creating the schema) and make the HTTP pools.
+
+    Every user gets a client of its own: one client runs one statement at a time (and on a
+    server, clients use no session), so an insert never waits behind a download.
+    """
+    # One gate for every client of the embedded engine in this process: the export's clock is
+    # read between inserts (ClickHouseStore.clock_ms).
+    gate = threading.Lock()
+    first = ClickHouseStore(settings.clickhouse, gate=gate, for_inserts=True).connect()
+    try:
+        ensure_log_schema(first, settings.clickhouse.database, settings.clickhouse.table)
+        ensure_access_schema(first)
+    except BaseException:
+        first.close()
+        raise
+    if not sink:
+        first.close()
+
+    def factory() -> ClickHouseStore:
+        return ClickHouseStore(settings.clickhouse, gate=gate).connect()
+
+    return Stores(
+        first if sink else None,
+        StorePool(factory, settings.http.max_downloads),
+        StorePool(factory, LOCAL_CLIENTS),
+    )
+
+
+def _check_tokens(settings: Settings, stores: Stores) -> None:
+    """Say so when no token exists yet; refuse to serve beyond loopback without one.
+
+    Raises:
+        ConfigError: a non-loopback address and no token.
+    """
+    with stores.local.client(wait=30) as store:
+        tokens = registry(store).active()
+    if not tokens:
+        log.warning(
+            "no token exists yet: create the first one with `actionlog tokens create --name admin --admin`"
+            " (every data route and the report page need one)"
+        )
+    if not settings.http.loopback and not tokens:
+        raise ConfigError(
+            f"refusing to serve on {settings.http.host} (not loopback) without a token: create one first "
+            "with `actionlog tokens create --name NAME --admin`, or bind ACTIONLOG_HTTP_HOST=127.0.0.1"
+        )
+
+
 async def serve_http(
-    settings: Settings, pool: StorePool, metrics: Metrics, lock: StoreLock | None, public: bool
+    settings: Settings,
+    stores: Stores,
+    metrics: Metrics,
+    lock: StoreLock | None,
+    public: bool,
+    health: SinkHealth | None,
 ) -> None:
     """Serve until cancelled: the public app (unless ``public`` is off) and, when this worker holds
     the embedded store, the loopback app for local clients, published in the data directory."""
@@ -60,7 +132,8 @@ async def serve_http(
     try:
         public_url = ""
         if public:
-            server = HttpServer(build_public_app(pool, metrics, settings.http), settings.http.host, settings.http.port)
+            app = build_public_app(stores.downloads, metrics, settings.http, health=health)
+            server = HttpServer(app, settings.http.host, settings.http.port, settings.http, metrics)
             try:
                 public_url = await server.start()
                 servers.append(server)
@@ -75,7 +148,8 @@ async def serve_http(
                 )
         if lock is not None:
             key = new_key()
-            local = HttpServer(build_local_app(pool, key), "127.0.0.1", 0)
+            local_app = build_local_app(stores.local, key, write_timeout=settings.clickhouse.read_timeout)
+            local = HttpServer(local_app, "127.0.0.1", 0, settings.http)
             local_url = await local.start()
             servers.append(local)
             lock.publish(local_url, key, public_url)
@@ -92,16 +166,18 @@ def _services(
     settings: Settings,
     metrics: Metrics,
     codec: AvroCodec,
-    sink_store: ClickHouseStore | None,
-    pool: StorePool | None,
+    stores: Stores | None,
     lock: StoreLock | None,
     public_http: bool,
 ) -> dict[str, Service]:
     services: dict[str, Service] = {}
+    if stores is None:
+        return services
+    sink_store = stores.sink
+    health = SinkHealth() if sink_store is not None else None
     if sink_store is not None:
-        services["sink"] = lambda: ClickHouseSink(settings, sink_store, codec, metrics).run()
-    if pool is not None:
-        services["http"] = lambda: serve_http(settings, pool, metrics, lock, public_http)
+        services["sink"] = lambda: ClickHouseSink(settings, sink_store, codec, metrics, health).run()
+    services["http"] = lambda: serve_http(settings, stores, metrics, lock, public_http, health)
     return services
 
 
@@ -189,34 +265,15 @@ def run_worker(settings: Settings, *, loglevel: str = "info", sink: bool = True,
             holds = False
     elif settings.clickhouse.embedded:
         holds = False
-    sink_store: ClickHouseStore | None = None
-    pool: StorePool | None = None
+    stores: Stores | None = None
     try:
         if holds and (sink or http):
-            # One gate for every client of the embedded engine in this process: the export's
-            # clock is read between inserts (ClickHouseStore.clock_ms).
-            gate = threading.Lock()
-            sink_store = ClickHouseStore(settings.clickhouse, gate=gate).connect()
-            ensure_log_schema(sink_store, settings.clickhouse.database, settings.clickhouse.table)
-            ensure_access_schema(sink_store)
-            tokens = registry(sink_store).active()
-            if http and not tokens:
-                log.warning(
-                    "no token exists yet: create the first one with `actionlog tokens create --name admin --admin`"
-                    " (every data route and the report page need one)"
-                )
-            if http and not settings.http.loopback and not tokens:
-                raise ConfigError(
-                    f"refusing to serve on {settings.http.host} (not loopback) without a token: create one first "
-                    "with `actionlog tokens create --name NAME --admin`, or bind ACTIONLOG_HTTP_HOST=127.0.0.1"
-                )
-            if not sink:
-                sink_store.close()
-                sink_store = None
-            pool = StorePool(lambda: ClickHouseStore(settings.clickhouse, gate=gate).connect(), HTTP_CLIENTS)
+            stores = open_stores(settings, sink=sink)
+            if http:
+                _check_tokens(settings, stores)
         metrics = Metrics()
         codec = AvroCodec()
-        services = _services(settings, metrics, codec, sink_store, pool, lock, http)
+        services = _services(settings, metrics, codec, stores, lock, http)
         if settings.processor.engine == "aiokafka":
             asyncio.run(run_plain(services, lambda: KafkaNormalizer(settings, metrics, codec).run()))
             return
@@ -227,10 +284,8 @@ def run_worker(settings: Settings, *, loglevel: str = "info", sink: bool = True,
         worker: Any = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
         worker.execute_from_commandline()
     finally:
-        if pool is not None:
-            pool.close()
-        if sink_store is not None:
-            sink_store.close()
+        if stores is not None:
+            stores.close()
         if lock is not None:
             lock.withdraw()
             lock.release()

@@ -87,3 +87,20 @@ def test_replay_recovers_fixed_events_and_bounces_invalid_ones_once(env: Pipelin
     assert b"replayed 0" in third.stdout
     assert len(consume_all(bootstrap, dlq, 3)) == 3  # no loop
     assert [r[3] for r in report_rows(env)] == ["Recovered"]
+
+
+def test_a_dead_letter_larger_than_a_mebibyte_is_replayed(env: Pipeline) -> None:
+    """The replay producer takes messages up to the dead-letter topic's own limit, not aiokafka's 1 MiB."""
+    bootstrap = env.vars["KAFKA_BOOTSTRAP_SERVERS"]
+    dlq = env.vars["ACTIONLOG_TOPIC_DLQ"]
+    enrollments = env.topic("enrollment")
+    created = env.run("topics", "create")
+    assert created.returncode == 0, created.stderr
+    big = orjson.dumps(event(content={"id": "c-1", "type": "course", "title": "x" * (3 << 20)}))
+    assert len(big) > 3 << 20
+    produce(bootstrap, [(dlq, b"k-big", big, dlq_headers(env, "invalid_field", enrollments))])
+    result = env.run("dlq", "replay")
+    assert result.returncode == 0, result.stderr
+    assert b"replayed 1" in result.stdout
+    [replayed] = consume_all(bootstrap, enrollments, 1)
+    assert (replayed.key, replayed.value) == (b"k-big", big)

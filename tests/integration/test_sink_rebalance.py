@@ -1,6 +1,7 @@
 """Two sinks share the log through their consumer group: one joins and one leaves mid-stream;
 every record lands exactly once, the joiner really took partitions, and the group's committed
-offsets reach the end of the log."""
+offsets reach the end of the log. A record that does not decode is set aside, never retried
+in front of the others, never dropped."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from actionlog.core.avro import MAGIC, AvroCodec
+from actionlog.core.dead_letters import original_headers, parse_dead_letter
 from actionlog.core.metrics import Metrics
 from actionlog.core.record import LogRecord
 from actionlog.core.settings import Settings
@@ -20,7 +22,7 @@ from actionlog.sink.landing import ClickHouseSink
 from actionlog.store.clickhouse import ClickHouseStore
 from actionlog.store.schema import ensure_log_schema
 from testkit.events import events
-from testkit.kafka import committed_offsets, end_offsets, produce
+from testkit.kafka import committed_offsets, consume_all, end_offsets, produce
 from testkit.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -109,31 +111,56 @@ def test_second_sink_joins_and_leaves(env: Pipeline, tmp_path: Path) -> None:
         store.close()
 
 
-def test_a_corrupt_record_is_dropped_not_retried_forever(env: Pipeline, tmp_path: Path) -> None:
+def test_a_corrupt_record_is_set_aside_not_retried_forever(env: Pipeline, tmp_path: Path) -> None:
     settings = Settings.from_env(
         {**env.vars, "CLICKHOUSE_URL": f"chdb://{tmp_path / 'corrupt'}", "ACTIONLOG_SINK_MAX_BACKOFF": "0.2"}
     )
     asyncio.run(ensure_topics(settings.kafka))
     codec = AvroCodec()
     good = log_messages(settings, 50)
+    log_topic = settings.kafka.topics.log
     # Our framing and fingerprint, then garbage: only ClickHouse would notice, at insert time.
-    bad = (settings.kafka.topics.log, b"bad", MAGIC + codec.fingerprint + b"\xff" * 40, None)
-    produce(settings.kafka.bootstrap_servers, [*good[:25], bad, *good[25:]])
+    bad = (log_topic, b"bad", MAGIC + codec.fingerprint + b"\xff" * 40, [("trace", b"t-9")])
+    foreign = (log_topic, b"json", b'{"not": "avro"}', None)  # not one of our records at all
+    sent = produce(settings.kafka.bootstrap_servers, [*good[:25], bad, *good[25:], foreign])
     store = open_sink_store(settings)
     metrics = Metrics()
 
     async def scenario() -> None:
         sink = asyncio.create_task(ClickHouseSink(settings, store, codec, metrics).run())
         await wait_until(lambda: _landed(store, 50), 60, "the good records to land")
+        await wait_until(lambda: _committed_to_end(settings), 60, "the sink to commit the whole log")
         sink.cancel()
         await asyncio.gather(sink, return_exceptions=True)
         assert (await counts(store))[:2] == (50, 50)
 
     try:
         asyncio.run(scenario())
-        assert metrics.sink_undecodable._value.get() == 1
+        assert metrics.sink_set_aside.labels("undecodable")._value.get() == 2
+        letters = consume_all(settings.kafka.bootstrap_servers, settings.kafka.topics.set_aside, 2)
+        assert len(letters) == 2
+        by_value = {m.value: m for m in letters}
+        for (_, key, value, headers), meta in ((bad, sent[25]), (foreign, sent[-1])):
+            letter = by_value[value]  # the message itself, byte for byte
+            info = parse_dead_letter(letter.headers)
+            assert letter.key == key
+            assert (info.reason, info.source_topic, info.source_partition, info.source_offset) == (
+                "undecodable",
+                log_topic,
+                meta.partition,
+                meta.offset,
+            )
+            assert original_headers(letter.headers) == (headers or [])
     finally:
         store.close()
+
+
+async def _committed_to_end(settings: Settings) -> bool:
+    topic = settings.kafka.topics.log
+    bootstrap = settings.kafka.bootstrap_servers
+    committed = await asyncio.to_thread(committed_offsets, bootstrap, settings.sink.group_id)
+    ends = await asyncio.to_thread(end_offsets, bootstrap, topic)
+    return {p: o for (t, p), o in committed.items() if t == topic} == ends
 
 
 async def _landed(store: ClickHouseStore, n: int) -> bool:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actionlog.core.record import Rejection
-from actionlog.processor.dead_letters import (
+from actionlog.core.dead_letters import (
     MAX_DETAIL_BYTES,
     DeadLetterInfo,
     dead_letter_headers,
@@ -13,6 +12,7 @@ from actionlog.processor.dead_letters import (
     parse_dead_letter,
     replay_count,
 )
+from actionlog.core.record import Rejection
 
 REJECTION = Rejection("invalid_field", "field 'learner.email' is not an email address")
 OURS = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actionlog.sink.batch import Batch
+from actionlog.sink.batch import Batch, SetAside
 
 
 def test_rows_come_partition_by_partition_in_offset_order() -> None:
@@ -14,13 +14,28 @@ def test_rows_come_partition_by_partition_in_offset_order() -> None:
     assert b.rows() == [b"a", b"c", b"b"]
 
 
-def test_commit_offsets_are_next_to_read_including_skipped_messages() -> None:
+def test_commit_offsets_are_next_to_read_including_set_aside_messages() -> None:
     b = Batch()
     b.add(0, 10, b"a")
-    b.add(0, 11, None)  # an undecodable message still moves the offset
+    letter = SetAside(0, 11, b"k", b"junk", None, "undecodable", "not ours")
+    b.put_aside(letter)  # an undecodable message is no row, but still moves the offset
     b.add(2, 7, b"b")
     assert len(b) == 2
     assert b.commit_offsets() == {0: 12, 2: 8}
+    assert b.set_aside == [letter]
+
+
+def test_each_row_knows_where_it_came_from() -> None:
+    b = Batch()
+    b.add(1, 5, b"x", b"kx", [("actionlog.replay.count", b"1")])
+    b.add(0, 10, b"a", b"ka")
+    b.add(0, 11, b"c")
+    assert b.rows() == [b"a", b"c", b"x"]
+    assert [b.origin(i) for i in range(3)] == [
+        (0, 10, b"ka", None),
+        (0, 11, None, None),
+        (1, 5, b"kx", [("actionlog.replay.count", b"1")]),
+    ]
 
 
 def test_token_identifies_positions_and_content() -> None:

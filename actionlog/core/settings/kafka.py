@@ -20,6 +20,8 @@ class TopicSettings:
     certificate_grants: str = "lms.certificate-grants"
     log: str = "content-actions-log"
     dlq: str = "content-actions-log.dlq"
+    #: Log records the store could not take, set aside by the sink (``actionlog set-aside replay``).
+    set_aside: str = "content-actions-log.set-aside"
     input_partitions: int = 3
     log_partitions: int = 3
     replication: int = 1
@@ -37,6 +39,7 @@ class TopicSettings:
             certificate_grants=e.text(env, "ACTIONLOG_TOPIC_CERTIFICATE_GRANTS", d.certificate_grants),
             log=e.text(env, "ACTIONLOG_TOPIC_LOG", d.log),
             dlq=e.text(env, "ACTIONLOG_TOPIC_DLQ", d.dlq),
+            set_aside=e.text(env, "ACTIONLOG_TOPIC_SET_ASIDE", d.set_aside),
             input_partitions=e.integer(env, "ACTIONLOG_TOPIC_INPUT_PARTITIONS", d.input_partitions),
             log_partitions=e.integer(env, "ACTIONLOG_TOPIC_LOG_PARTITIONS", d.log_partitions),
             replication=e.integer(env, "ACTIONLOG_TOPIC_REPLICATION", d.replication),

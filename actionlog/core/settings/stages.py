@@ -55,12 +55,23 @@ class HttpSettings:
     Attributes:
         metrics_public: serve ``/metrics`` without a token.
         session_hours: how long a page session lasts after signing in.
+        max_downloads: reports streamed at once; one more is answered 429.
+        write_timeout: seconds a download may wait for its client to take more data before it is cut.
+        header_timeout: seconds a client has to send a request's line and headers, once it started.
+        idle_timeout: seconds a connection may wait for its next request (keep-alive), or for its
+            first one.
+        max_connections: open connections at once; one more is answered 503 and closed.
     """
 
     host: str = "127.0.0.1"
     port: int = 8088
     metrics_public: bool = False
     session_hours: float = 8.0
+    max_downloads: int = 8
+    write_timeout: float = 30.0
+    header_timeout: float = 10.0
+    idle_timeout: float = 15.0
+    max_connections: int = 256
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> HttpSettings:
@@ -69,6 +80,11 @@ class HttpSettings:
             port=e.integer(env, "ACTIONLOG_HTTP_PORT", cls.port, minimum=0, maximum=65535),
             metrics_public=e.flag(env, "ACTIONLOG_METRICS_PUBLIC"),
             session_hours=e.number(env, "ACTIONLOG_SESSION_HOURS", cls.session_hours),
+            max_downloads=e.integer(env, "ACTIONLOG_HTTP_MAX_DOWNLOADS", cls.max_downloads),
+            write_timeout=e.number(env, "ACTIONLOG_HTTP_WRITE_TIMEOUT", cls.write_timeout),
+            header_timeout=e.number(env, "ACTIONLOG_HTTP_HEADER_TIMEOUT", cls.header_timeout),
+            idle_timeout=e.number(env, "ACTIONLOG_HTTP_IDLE_TIMEOUT", cls.idle_timeout),
+            max_connections=e.integer(env, "ACTIONLOG_HTTP_MAX_CONNECTIONS", cls.max_connections),
         )
 
     @property

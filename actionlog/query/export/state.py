@@ -24,7 +24,7 @@ from actionlog.core.errors import ActionlogError
 from actionlog.core.scope import Scope
 from actionlog.query.export.plan import is_file_of
 from actionlog.query.filters import ReportFilters
-from actionlog.query.report import LandingWindow, report_rows
+from actionlog.query.report import LandingWindow, limits_of, report_rows
 from actionlog.query.sql import Query, build_count_query
 from actionlog.store import Store
 from actionlog.store.schema import ensure_log_schema
@@ -320,6 +320,7 @@ class StoreBackend:
             table=self.store.settings.table,
             ingested_after_ms=window.lo_ms,
             ingested_until_ms=window.hi_ms,
+            limits=limits_of(self.store),
         )
         return int(self.store.query_rows(q.sql, q.params)[0][0])
 

@@ -1,10 +1,12 @@
-"""``actionlog dlq replay``: re-drive dead letters to their source topics after a fix.
+"""Re-driving dead letters to the topic they came from, after a fix: ``actionlog dlq replay``
+(the normalizer's dead letters, back to their input topics) and ``actionlog set-aside replay``
+(the sink's set-aside records, back to the log topic).
 
-Each run reads the dead-letter topic from where the previous run stopped (consumer group
-``<app_id>-dlq-replay``) up to the end offsets seen when it started, so a replayed event that is
-still invalid (dead-lettered again, after the snapshot) is not re-driven in the same run; across
-runs, an event is re-driven at most ``max_replays`` times (header ``actionlog.replay.count``).
-Progress is committed only after every re-driven message was acknowledged by the broker.
+Each run reads the letters' topic from where the previous run stopped (a consumer group of the
+replay's own) up to the end offsets seen when it started, so a replayed message that is refused
+again (after the snapshot) is not re-driven in the same run; across runs, a message is re-driven
+at most ``max_replays`` times (header ``actionlog.replay.count``). Progress is committed only
+after every re-driven message was acknowledged by the broker.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from actionlog.core.dead_letters import REPLAY_COUNT, original_headers, parse_dead_letter, replay_count
 from actionlog.core.settings import Settings
 from actionlog.kafka.clients import connection_options, producer_options
 from actionlog.kafka.topics import partitions_of
-from actionlog.processor.dead_letters import REPLAY_COUNT, original_headers, parse_dead_letter, replay_count
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +40,46 @@ class ReplayResult:
         )
 
 
+@dataclass(frozen=True)
+class Letters:
+    """Where letters are kept and where they may go back to.
+
+    Attributes:
+        topic: the topic holding them.
+        targets: the topics a letter may be re-driven to (its ``actionlog.source.topic``).
+        group: the consumer group that remembers how far replays got.
+    """
+
+    topic: str
+    targets: frozenset[str]
+    group: str
+
+    @classmethod
+    def dead_letters(cls, settings: Settings) -> Letters:
+        """The normalizer's dead letters, back to their input topics."""
+        topics = settings.kafka.topics
+        return cls(topics.dlq, frozenset(topics.inputs), f"{settings.processor.app_id}-dlq-replay")
+
+    @classmethod
+    def set_aside(cls, settings: Settings) -> Letters:
+        """The sink's set-aside records, back to the log topic."""
+        topics = settings.kafka.topics
+        return cls(topics.set_aside, frozenset({topics.log}), f"{settings.sink.group_id}-set-aside-replay")
+
+
 async def replay(
     settings: Settings,
+    letters: Letters,
     *,
     reasons: frozenset[str] = frozenset(),
     max_replays: int = 3,
     from_beginning: bool = False,
     dry_run: bool = False,
 ) -> ReplayResult:
-    """Re-drive the dead letters that arrived since the last run (or all, ``from_beginning``)."""
+    """Re-drive the letters that arrived since the last run (or all, ``from_beginning``)."""
     topics = settings.kafka.topics
-    allowed_targets = set(topics.inputs)
-    group = f"{settings.processor.app_id}-dlq-replay"
+    allowed_targets = letters.targets
+    group = letters.group
     consumer = AIOKafkaConsumer(
         **connection_options(settings.kafka),
         group_id=group,
@@ -63,8 +93,8 @@ async def replay(
     try:
         await consumer.start()
         await producer.start()
-        partitions = (await partitions_of(settings.kafka, [topics.dlq])).get(topics.dlq, [])
-        tps = [TopicPartition(topics.dlq, p) for p in partitions]
+        partitions = (await partitions_of(settings.kafka, [letters.topic])).get(letters.topic, [])
+        tps = [TopicPartition(letters.topic, p) for p in partitions]
         if not tps:
             return result
         consumer.assign(tps)

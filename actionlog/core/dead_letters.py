@@ -1,7 +1,9 @@
-"""Headers of dead letters (docs/input.md): why a message was refused and where it came from.
+"""Headers of dead letters: why a message was refused or set aside, and where it came from.
 
-A dead letter is the refused message with its original value, key and headers, plus
-the headers below. Values are UTF-8 bytes; numbers are decimal text. Before a dead
+Two topics hold such letters: the dead-letter topic of the normalizer (upstream messages it
+refused, docs/input.md) and the set-aside topic of the sink (log records the store could not
+take, docs/operations.md). A letter is the message with its original value, key and headers,
+plus the headers below. Values are UTF-8 bytes; numbers are decimal text. Before a dead
 letter is re-driven to its source topic, `original_headers` strips ours again, and
 the re-driver may count replays in ``actionlog.replay.count``.
 """
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from actionlog.core.record import Rejection
 
 __all__ = [
+    "ERROR_CODE",
     "ERROR_DETAIL",
     "ERROR_PREFIX",
     "ERROR_REASON",
@@ -35,6 +38,8 @@ ERROR_PREFIX = "actionlog.error."
 SOURCE_PREFIX = "actionlog.source."
 ERROR_REASON = "actionlog.error.reason"
 ERROR_DETAIL = "actionlog.error.detail"
+ERROR_CODE = "actionlog.error.code"
+"""The store's numeric error code, on a set-aside record the store refused (absent otherwise)."""
 SOURCE_TOPIC = "actionlog.source.topic"
 SOURCE_PARTITION = "actionlog.source.partition"
 SOURCE_OFFSET = "actionlog.source.offset"
@@ -58,6 +63,7 @@ class DeadLetterInfo:
     source_topic: str | None
     source_partition: int | None
     source_offset: int | None
+    code: int | None = None
 
 
 def _utf8(text: str, limit: int | None = None) -> bytes:
@@ -75,6 +81,7 @@ def dead_letter_headers(
     topic: str,
     partition: int,
     offset: int,
+    code: int | None = None,
 ) -> list[tuple[str, bytes]]:
     """Headers of the dead letter for a refused message.
 
@@ -84,10 +91,12 @@ def dead_letter_headers(
         topic: topic it was read from.
         partition: its partition.
         offset: its offset.
+        code: the store's error code, when the store refused it.
 
     Returns:
         The original headers unchanged and in order, then reason, detail (at most
-        `MAX_DETAIL_BYTES`), source topic, partition and offset. Any ``actionlog.error.*``
+        `MAX_DETAIL_BYTES`), source topic, partition and offset (and the code when given).
+        Any ``actionlog.error.*``
         or ``actionlog.source.*`` header already present (a replayed message refused
         again) is dropped, so that each of ours appears exactly once.
     """
@@ -101,6 +110,8 @@ def dead_letter_headers(
             (SOURCE_OFFSET, str(int(offset)).encode("ascii")),
         )
     )
+    if code is not None:
+        headers.append((ERROR_CODE, str(int(code)).encode("ascii")))
     return headers
 
 
@@ -158,4 +169,5 @@ def parse_dead_letter(headers: Headers | None) -> DeadLetterInfo:
         source_topic=_text(_last(pairs, SOURCE_TOPIC)),
         source_partition=_number(_last(pairs, SOURCE_PARTITION)),
         source_offset=_number(_last(pairs, SOURCE_OFFSET)),
+        code=_number(_last(pairs, ERROR_CODE)),
     )

@@ -27,6 +27,7 @@ import pytest
 
 from actionlog.core.avro import HEADER_LEN, AvroCodec
 from actionlog.core.record import LogRecord
+from actionlog.core.scope import Scope
 from actionlog.core.settings import Settings
 from actionlog.query.filters import parse_report_params
 from actionlog.query.report import report_chunks
@@ -99,9 +100,10 @@ class _Handler(BaseHTTPRequestHandler):
         clause = ", ".join(f"{k} = '{v}'" for k, v in settings.items())
         try:
             insert = args.get("query", "")
-            if not insert and body.startswith(b"INSERT "):  # the statement, a newline, then the data
-                first, body = body.split(b"\n", 1)
-                insert = first.decode()
+            first = body.split(b"\n", 1)[0]
+            if not insert and body.startswith(b"INSERT ") and b" FORMAT " in first:
+                # the statement, a newline, then the data (INSERT ... SELECT is a plain statement)
+                insert, body = first.decode(), body[len(first) + 1 :]
             if insert:
                 with tempfile.NamedTemporaryFile(suffix=".raw") as data:
                     data.write(body)
@@ -175,7 +177,7 @@ def test_a_report_streaming_and_an_insert_at_once_share_no_session(fake: FakeCli
 
         def download() -> None:
             with stores.downloads.client() as store:
-                body.extend(report_chunks(store, filters))
+                body.extend(report_chunks(store, filters, Scope.everything()))
 
         reader = threading.Thread(target=download)
         reader.start()

@@ -39,6 +39,9 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.sink_suppressed = Counter(
+            "actionlog_sink_suppressed", "Log records of erased learners kept out of the store", registry=r
+        )
         self.sink_splits = Counter(
             "actionlog_sink_block_splits", "Insert blocks cut in pieces (too many partitions, refused rows)", registry=r
         )

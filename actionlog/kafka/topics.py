@@ -18,11 +18,13 @@ log = logging.getLogger(__name__)
 def wanted_topics(kafka: KafkaSettings) -> dict[str, tuple[int, dict[str, str]]]:
     """Topic name -> (partition count, topic configs)."""
     t = kafka.topics
-    inputs = {"max.message.bytes": str(t.max_message_bytes)}
+    kept = {} if t.retention_ms is None else {"retention.ms": str(t.retention_ms)}
+    letters = {"max.message.bytes": str(t.dlq_max_message_bytes), "retention.ms": str(t.dlq_retention_ms)}
+    inputs = {"max.message.bytes": str(t.max_message_bytes), **kept}
     wanted = {name: (t.input_partitions, inputs) for name in t.inputs}
-    wanted[t.log] = (t.log_partitions, {})
-    wanted[t.dlq] = (t.input_partitions, {"max.message.bytes": str(t.dlq_max_message_bytes)})
-    wanted[t.set_aside] = (t.log_partitions, {"max.message.bytes": str(t.dlq_max_message_bytes)})
+    wanted[t.log] = (t.log_partitions, dict(kept))
+    wanted[t.dlq] = (t.input_partitions, letters)
+    wanted[t.set_aside] = (t.log_partitions, dict(letters))
     return wanted
 
 

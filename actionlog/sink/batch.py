@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,21 @@ class Batch:
         span.offsets.append(offset)
         span.keys.append(key)
         self._count += 1
+
+    def drop(self, unwanted: Callable[[bytes], bool]) -> int:
+        """Remove the rows ``unwanted`` picks (their offsets still count as read); how many went."""
+        gone = 0
+        for span in self._spans.values():
+            keep = [i for i, row in enumerate(span.rows) if not unwanted(row)]
+            if len(keep) == len(span.rows):
+                continue
+            gone += len(span.rows) - len(keep)
+            span.headers = {n: span.headers[i] for n, i in enumerate(keep) if i in span.headers}
+            span.rows = [span.rows[i] for i in keep]
+            span.offsets = [span.offsets[i] for i in keep]
+            span.keys = [span.keys[i] for i in keep]
+        self._count -= gone
+        return gone
 
     def put_aside(self, letter: SetAside) -> None:
         """Keep a message that is no row (it still advances its partition's offset)."""

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from actionlog.core.avro import HEADER_LEN, MAGIC, AvroCodec
+from actionlog.core.errors import StoreError
 from actionlog.core.metrics import Metrics
 from actionlog.core.record import UNDECODABLE
 from actionlog.core.settings import Settings
@@ -26,6 +27,7 @@ from actionlog.sink.batch import Batch, SetAside
 from actionlog.sink.health import SinkHealth
 from actionlog.sink.insert import Lander
 from actionlog.sink.set_aside import SetAsideWriter
+from actionlog.sink.suppression import SinkSuppression
 from actionlog.store.clickhouse import ClickHouseStore
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class ClickHouseSink:
         self._consumer: AIOKafkaConsumer | None = None
         self.lander = Lander(settings, store, codec, metrics, self.health)
         self.set_aside = SetAsideWriter(settings, metrics)
+        self.suppression = SinkSuppression(settings, store, codec, metrics)
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -78,6 +81,7 @@ class ClickHouseSink:
         )
         consumer.subscribe([self.topic], listener=_Listener(self))
         self._consumer = consumer
+        await self._until_done(self.suppression.refresh)
         await consumer.start()
         log.info("sink consuming %s as group %s", self.topic, s.sink.group_id)
         try:
@@ -126,7 +130,10 @@ class ClickHouseSink:
                     return
                 letters = list(self.batch.set_aside)
                 if len(self.batch):
+                    await asyncio.to_thread(self.suppression.filter, self.batch)
+                if len(self.batch):
                     letters += await self.lander.land(self.batch, self.topic)
+                    await self._until_done(self.suppression.after_landing, self.batch.rows())
                 if letters:
                     await self.set_aside.write(letters)
                 if consumer is not None:
@@ -140,6 +147,18 @@ class ClickHouseSink:
             finally:
                 self.batch.clear()
                 self.metrics.sink_buffered.set(0)
+
+    async def _until_done(self, call: Any, *args: Any) -> Any:
+        """Run a blocking store call in a thread, retried with backoff until it succeeds (the
+        offsets are not committed before it did)."""
+        delay = 0.1
+        while True:
+            try:
+                return await asyncio.to_thread(call, *args)
+            except StoreError as exc:
+                log.warning("suppression check failed (retrying): %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.sink.max_backoff)
 
 
 class _Listener(ConsumerRebalanceListener):

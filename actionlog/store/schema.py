@@ -8,6 +8,7 @@ what was reported or exported (docs/guarantees.md).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from actionlog.core.record import RECORD_COLUMNS, TABLE_COLUMNS
@@ -16,14 +17,20 @@ from actionlog.store.sqltext import qualified, quote_identifier
 __all__ = [
     "CONTENTS",
     "INSERT_COLUMNS",
+    "LEARNER_PARAMETERS",
     "MAX_PARTITIONS_PER_INSERT",
     "PANORAMAS",
     "VIEW_SUFFIX",
+    "LearnerTable",
+    "apply_retention",
     "dimension_ddl",
+    "dimension_orphans",
     "ensure_log_schema",
+    "learner_tables",
     "log_table_ddl",
     "log_view_ddl",
     "partition_of",
+    "retention_ttl",
 ]
 
 INSERT_COLUMNS: tuple[str, ...] = tuple(c.name for c in RECORD_COLUMNS)
@@ -130,6 +137,90 @@ def ensure_log_schema(store: _Reads, database: str, table: str) -> None:
         if not int(exists[0][0]):  # type: ignore[call-overload]
             store.command(mv)
             store.command(backfill)
+
+
+LEARNER_PARAMETERS = "{ids:Array(String)}, {emails:Array(String)}, {needles:Array(String)}"
+"""The parameters every condition of `learner_tables` may use: the learner's ids, its emails
+(lower-cased, as stored) and ``needles`` (each id and email as a JSON string, for JSON columns)."""
+
+_MENTIONS = "multiSearchAnyCaseInsensitiveUTF8(filters, {needles:Array(String)})"
+_ERASED_FILTERS = "'{\"(erased)\":[]}'"
+
+
+@dataclass(frozen=True)
+class LearnerTable:
+    """A table that holds a learner's personal data, and how erasure treats it.
+
+    Attributes:
+        table: the table's name in the database.
+        where: the condition that picks the learner's rows (parameters: `LEARNER_PARAMETERS`).
+        redact: None: the rows are deleted; else the ``UPDATE`` assignment that keeps the row
+            (an audit of who read what) without the learner in it.
+    """
+
+    table: str
+    where: str
+    redact: str | None = None
+
+
+def learner_tables(table: str) -> tuple[LearnerTable, ...]:
+    """Every table that can hold a learner's id or email: THE list erasure works through.
+
+    A table added later that holds learner data (a filter-key table, a new audit) is one line
+    here; the dimension tables hold none (see `dimension_orphans`).
+    """
+    return (
+        LearnerTable(table, "learner_id IN {ids:Array(String)} OR email IN {emails:Array(String)}"),
+        # The audit of HTTP reads and the export runs keep their rows; filters naming the learner go.
+        LearnerTable("access_log", _MENTIONS, redact=f"filters = {_ERASED_FILTERS}"),
+        LearnerTable("export_runs", _MENTIONS, redact=f"filters = {_ERASED_FILTERS}"),
+    )
+
+
+def dimension_orphans(database: str, table: str, name: str) -> tuple[str, str]:
+    """(count, delete) statements of the entries of dimension ``name`` that only the learner's rows
+    of the log hold (a content or panorama name nobody else was seen with), to run BEFORE the
+    learner's rows are deleted from the log. Conditions as in `learner_tables`."""
+    _, order_by, _ = _DIMENSIONS[name]
+    log = qualified(database, table)
+    target = qualified(database, f"{table}_{name}")
+    learner = learner_tables(table)[0].where
+    where = (
+        f"{order_by} IN (SELECT {order_by[1:-1]} FROM {log} WHERE {learner})"
+        f" AND {order_by} NOT IN (SELECT {order_by[1:-1]} FROM {log} WHERE NOT ({learner})"
+        f" AND {order_by} IN (SELECT {order_by[1:-1]} FROM {log} WHERE {learner}))"
+    )
+    return (
+        f"SELECT count() FROM {target} WHERE {where}",
+        f"ALTER TABLE {target} DELETE WHERE {where} SETTINGS mutations_sync = 2",
+    )
+
+
+def retention_ttl(table_engine: str, days: int | None) -> str | None:
+    """The ``ALTER TABLE`` clause that makes the log table's TTL ``days`` (None: no TTL), or None
+    when ``table_engine`` (``engine_full`` of system.tables) already says so."""
+    has_ttl = " TTL " in f" {table_engine} "
+    if days is None:
+        return "REMOVE TTL" if has_ttl else None
+    wanted = f"TTL occurred_at + toIntervalDay({days})"
+    if wanted in table_engine:
+        return None
+    return f"MODIFY TTL occurred_at + INTERVAL {int(days)} DAY"
+
+
+def apply_retention(store: _Reads, database: str, table: str, days: int | None) -> bool:
+    """Make the log table's TTL follow ``ACTIONLOG_RETENTION_DAYS``; whether it changed.
+
+    A changed TTL is applied to the parts already there by ClickHouse (a mutation, once)."""
+    rows = store.query_rows(
+        "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {name:String}",
+        {"db": database, "name": table},
+    )
+    clause = retention_ttl(str(rows[0][0]) if rows else "", days)
+    if clause is None:
+        return False
+    store.command(f"ALTER TABLE {qualified(database, table)} {clause}")
+    return True
 
 
 #: The table's partitions are months of ``occurred_at`` in UTC (``PARTITION BY toYYYYMM(occurred_at)``).

@@ -16,6 +16,7 @@ from actionlog.core.seams import Seams
 from actionlog.core.settings.clickhouse import ClickHouseSettings
 from actionlog.core.settings.kafka import KafkaSettings, TopicSettings
 from actionlog.core.settings.kafka_security import KafkaSecurity
+from actionlog.core.settings.privacy import PrivacySettings
 from actionlog.core.settings.stages import ExportSettings, HttpSettings, ProcessorSettings, SinkSettings
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "HttpSettings",
     "KafkaSecurity",
     "KafkaSettings",
+    "PrivacySettings",
     "ProcessorSettings",
     "Settings",
     "SinkSettings",
@@ -46,6 +48,7 @@ class Settings:
     sink: SinkSettings = field(default_factory=SinkSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     export: ExportSettings = field(default_factory=ExportSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     seams: Seams = field(default_factory=Seams)
     debug: bool = False
 
@@ -59,6 +62,7 @@ class Settings:
             sink=SinkSettings.from_env(env),
             http=HttpSettings.from_env(env),
             export=ExportSettings.from_env(env),
+            privacy=PrivacySettings.from_env(env),
             seams=Seams.from_env(env),
             debug=e.flag(env, "ACTIONLOG_DEBUG"),
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from actionlog.core import env as e
 from actionlog.core.catalog import TYPES
 from actionlog.core.settings.kafka_security import KafkaSecurity
+from actionlog.core.settings.privacy import retention_days
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,11 @@ class TopicSettings:
     #: Largest upstream message accepted (``max.message.bytes`` of the input topics). The
     #: dead-letter topic gets 1 MiB more, so that any input message fits there with our headers.
     max_message_bytes: int = 10 * 1024 * 1024
+    #: ``ACTIONLOG_RETENTION_DAYS``: how long the input and log topics keep records (None: the broker's default).
+    retention_days: int | None = None
+    #: How long the dead-letter and set-aside topics keep records (they hold raw personal data);
+    #: never longer than ``retention_days``.
+    dlq_retention_days: int = 14
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TopicSettings:
@@ -44,6 +50,10 @@ class TopicSettings:
             log_partitions=e.integer(env, "ACTIONLOG_TOPIC_LOG_PARTITIONS", d.log_partitions),
             replication=e.integer(env, "ACTIONLOG_TOPIC_REPLICATION", d.replication),
             max_message_bytes=e.integer(env, "ACTIONLOG_TOPIC_MAX_MESSAGE_BYTES", d.max_message_bytes, minimum=1024),
+            retention_days=retention_days(env),
+            dlq_retention_days=e.integer(
+                env, "ACTIONLOG_TOPIC_DLQ_RETENTION_DAYS", d.dlq_retention_days, minimum=1, maximum=36_500
+            ),
         )
 
     @property
@@ -55,6 +65,21 @@ class TopicSettings:
     @property
     def inputs(self) -> tuple[str, ...]:
         return tuple(self.type_by_topic)
+
+    @property
+    def retention_ms(self) -> int | None:
+        """``retention.ms`` of the input and log topics, or None (the broker's default)."""
+        return None if self.retention_days is None else self.retention_days * 86_400_000
+
+    @property
+    def dlq_retention_ms(self) -> int:
+        """``retention.ms`` of the dead-letter and set-aside topics."""
+        days = (
+            self.dlq_retention_days
+            if self.retention_days is None
+            else min(self.dlq_retention_days, self.retention_days)
+        )
+        return days * 86_400_000
 
     @property
     def dlq_max_message_bytes(self) -> int:

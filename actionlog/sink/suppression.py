@@ -1,0 +1,108 @@
+"""Keeping erased learners out of the table, where rows land (docs/privacy.md).
+
+Before a batch lands, its rows of erased learners are dropped (their offsets still commit: they
+are not lost, they are refused on purpose). Bodies are decoded only while the suppression list is
+not empty, so the fast path stays as it is for a store that never erased anyone.
+
+The race with an erasure: the list is re-read AFTER each insert was acknowledged. An erasure
+writes its hashes before it deletes; so a batch filtered with the old list and landed meanwhile
+is either older than the erasure's delete (which removes it) or sees the new list here, and the
+sink deletes the rows of the newly erased learners it just landed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from actionlog.core.avro import MAGIC, AvroCodec
+from actionlog.core.metrics import Metrics
+from actionlog.core.privacy import Suppressed, email_hash, id_hash
+from actionlog.core.settings import Settings
+from actionlog.sink.batch import Batch
+from actionlog.store.clickhouse import ClickHouseStore
+from actionlog.store.erasure import Learner, delete_learner, load_suppressions, suppression_version
+
+__all__ = ["SinkSuppression"]
+
+log = logging.getLogger(__name__)
+
+
+class SinkSuppression:
+    """The sink's copy of the suppression list, and the two checks around an insert.
+
+    Args:
+        settings: process settings (database, table, the erasure key).
+        store: the sink's own store client (blocking; call from a thread).
+        codec: decodes a row's body when the list is not empty.
+        metrics: ``actionlog_sink_suppressed`` counts the rows kept out.
+    """
+
+    def __init__(self, settings: Settings, store: ClickHouseStore, codec: AvroCodec, metrics: Metrics) -> None:
+        self.database = settings.clickhouse.database
+        self.table = settings.clickhouse.table
+        key = settings.privacy.erasure_key
+        self.key = key.reveal().encode() if key is not None else None
+        self.store = store
+        self.codec = codec
+        self.metrics = metrics
+        self.header = MAGIC + codec.fingerprint
+        self.version = -1
+        self.suppressed = Suppressed(b"", frozenset())
+
+    def refresh(self) -> bool:
+        """Re-read the list if it changed; whether it did.
+
+        Raises:
+            ConfigError: the list is not empty and ``ACTIONLOG_ERASURE_KEY`` is not set.
+        """
+        if self.version >= 0 and suppression_version(self.store, self.database) == self.version:
+            return False
+        self.version, self.suppressed = load_suppressions(self.store, self.database, self.key)
+        return True
+
+    def _learner(self, body: bytes) -> tuple[str, str] | None:
+        try:
+            record = self.codec.decode(self.header + body)
+        except Exception:  # not ours to judge: the lander sets it aside
+            return None
+        return str(record.get("learner_id", "")), str(record.get("email", ""))
+
+    def _erased(self, body: bytes) -> bool:
+        learner = self._learner(body)
+        return learner is not None and self.suppressed.erased(*learner)
+
+    def filter(self, batch: Batch) -> int:
+        """Drop the batch's rows of erased learners (before it lands); how many went."""
+        if not self.suppressed:
+            return 0
+        gone = batch.drop(self._erased)
+        if gone:
+            self.metrics.sink_suppressed.inc(gone)
+            log.info("kept %d rows of erased learners out of the table", gone)
+        return gone
+
+    def after_landing(self, bodies: list[bytes]) -> int:
+        """After an insert: if the list changed meanwhile, delete the rows just landed of the
+        learners it now holds; how many rows of theirs the table held."""
+        if not self.refresh() or not self.suppressed:
+            return 0
+        key, hashes = self.suppressed.key, self.suppressed.hashes
+        ids: set[str] = set()
+        emails: set[str] = set()
+        for body in bodies:
+            learner = self._learner(body)
+            if learner is None:
+                continue
+            if learner[0] and id_hash(key, learner[0]) in hashes:
+                ids.add(learner[0])
+            if learner[1] and email_hash(key, learner[1]) in hashes:
+                emails.add(learner[1])
+        if not ids and not emails:
+            return 0
+        counts = delete_learner(
+            self.store, self.database, self.table, Learner(tuple(sorted(ids)), tuple(sorted(emails)))
+        )
+        gone = counts.get(self.table, 0)
+        self.metrics.sink_suppressed.inc(gone)
+        log.warning("removed %d rows of learners erased while their batch was landing", gone)
+        return gone

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import click
 
-from actionlog.cli import pipeline, reports, tokens  # noqa: F401  (each module adds its commands to `cli`)
+from actionlog.cli import pipeline, privacy, reports, tokens  # noqa: F401  (each module adds its commands to `cli`)
 from actionlog.cli.root import EXIT_LOCKED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, cli
 from actionlog.core.errors import (
     ActionlogError,

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from actionlog.cli.root import cli, run_kafka, settings_of
+from actionlog.core.avro import AvroCodec, AvroDecodeError
 from actionlog.core.errors import BadParameter
+from actionlog.core.privacy import Suppressed, learner_of_upstream
 from actionlog.core.record import REASONS, SET_ASIDE_REASONS
+from actionlog.core.settings import Settings
 from actionlog.kafka.replay import Letters, replay
 from actionlog.kafka.topics import ensure_topics
+from actionlog.store import open_store
+from actionlog.store.erasure import load_suppressions
 
 __all__ = ["dlq_replay", "set_aside_replay", "topics_create", "worker"]
 
@@ -70,12 +76,49 @@ def _replay_options(f: Any) -> Any:
     return f
 
 
-def _replay(ctx: click.Context, letters: Letters, known: tuple[str, ...], **kw: Any) -> None:
+def _suppressed(settings: Settings) -> Suppressed:
+    """The suppression list as the store holds it now (replays never re-drive erased learners)."""
+    ch = settings.clickhouse
+    key = settings.privacy.erasure_key
+    store = open_store(ch, role="replay")
+    try:
+        return load_suppressions(store, ch.database, key.reveal().encode() if key is not None else None)[1]
+    finally:
+        store.close()
+
+
+def _erased_upstream(suppressed: Suppressed) -> Callable[[bytes | None], bool]:
+    return lambda raw: suppressed.erased(*learner_of_upstream(raw))
+
+
+def _erased_record(suppressed: Suppressed) -> Callable[[bytes | None], bool]:
+    codec = AvroCodec()
+
+    def erased(raw: bytes | None) -> bool:
+        try:
+            record = codec.decode(raw or b"")
+        except AvroDecodeError:  # not readable here: the sink checks it again if it ever lands
+            return False
+        return suppressed.erased(str(record.get("learner_id", "")), str(record.get("email", "")))
+
+    return erased
+
+
+def _replay(
+    ctx: click.Context,
+    letters: Letters,
+    known: tuple[str, ...],
+    check: Callable[[Suppressed], Callable[[bytes | None], bool]],
+    **kw: Any,
+) -> None:
     reasons: tuple[str, ...] = kw.pop("reasons")
     unknown = sorted(set(reasons) - set(known))
     if unknown:
         raise BadParameter("reason", f"unknown reason {unknown[0]!r}; known: {', '.join(known)}")
-    result = run_kafka(replay(settings_of(ctx), letters, reasons=frozenset(reasons), **kw))
+    settings = settings_of(ctx)
+    suppressed = _suppressed(settings)
+    erased = check(suppressed) if suppressed else None
+    result = run_kafka(replay(settings, letters, reasons=frozenset(reasons), erased=erased, **kw))
     click.echo(("dry run: would have " if kw["dry_run"] else "") + result.summary())
 
 
@@ -84,7 +127,7 @@ def _replay(ctx: click.Context, letters: Letters, known: tuple[str, ...], **kw: 
 @click.pass_context
 def dlq_replay(ctx: click.Context, **kw: Any) -> None:
     """Re-drive dead letters to their source topics (e.g. after adding a Source to the catalog)."""
-    _replay(ctx, Letters.dead_letters(settings_of(ctx)), REASONS, **kw)
+    _replay(ctx, Letters.dead_letters(settings_of(ctx)), REASONS, _erased_upstream, **kw)
 
 
 @cli.group("set-aside")
@@ -97,4 +140,4 @@ def set_aside() -> None:
 @click.pass_context
 def set_aside_replay(ctx: click.Context, **kw: Any) -> None:
     """Send set-aside records back to the log topic, to be landed again (e.g. after fixing the table)."""
-    _replay(ctx, Letters.set_aside(settings_of(ctx)), SET_ASIDE_REASONS, **kw)
+    _replay(ctx, Letters.set_aside(settings_of(ctx)), SET_ASIDE_REASONS, _erased_record, **kw)

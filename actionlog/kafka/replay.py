@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -31,12 +32,14 @@ class ReplayResult:
     skipped_reason: int = 0
     skipped_exhausted: int = 0
     skipped_unroutable: int = 0
+    skipped_erased: int = 0
 
     def summary(self) -> str:
         parts = ", ".join(f"{k}={v}" for k, v in sorted(self.replayed.items())) or "none"
         return (
             f"replayed {sum(self.replayed.values())} ({parts}); skipped: {self.skipped_reason} other reasons, "
-            f"{self.skipped_exhausted} past max replays, {self.skipped_unroutable} without a known source topic"
+            f"{self.skipped_exhausted} past max replays, {self.skipped_unroutable} without a known source topic, "
+            f"{self.skipped_erased} of erased learners"
         )
 
 
@@ -75,8 +78,13 @@ async def replay(
     max_replays: int = 3,
     from_beginning: bool = False,
     dry_run: bool = False,
+    erased: Callable[[bytes | None], bool] | None = None,
 ) -> ReplayResult:
-    """Re-drive the letters that arrived since the last run (or all, ``from_beginning``)."""
+    """Re-drive the letters that arrived since the last run (or all, ``from_beginning``).
+
+    ``erased`` tells a letter of an erased learner (docs/privacy.md): it is never re-driven (and
+    counted), whatever its reason.
+    """
     topics = settings.kafka.topics
     allowed_targets = letters.targets
     group = letters.group
@@ -120,6 +128,9 @@ async def replay(
                         continue
                     if info.source_topic not in allowed_targets:
                         result.skipped_unroutable += 1
+                        continue
+                    if erased is not None and erased(m.value):
+                        result.skipped_erased += 1
                         continue
                     result.replayed[info.reason or "?"] += 1
                     if dry_run:

@@ -125,8 +125,8 @@ class Erasure:
 
     def summary(self) -> str:
         """One line for the CLI and the HTTP answer (no id, no email)."""
-        if not self.rows and not self.learner_ids:
-            return "nothing to erase"
+        if not self.rows:
+            return "nothing to erase" + ("" if self.dry_run else " (the key is kept out of what lands from now on)")
         done = "would erase" if self.dry_run else "erased"
         parts = ", ".join(f"{n} from {t}" for t, n in self.counts.items() if n) or "no rows"
         who = f"{self.learner_ids} learner id{'s' if self.learner_ids != 1 else ''}"
@@ -137,8 +137,8 @@ class Erasure:
 def resolve(store: _Store, database: str, table: str, key: str) -> Learner:
     """The ids and emails the learner key covers, as far as the log knows them.
 
-    An id covers itself and every email it used; an email covers every id that used it (an email
-    of two ids is both) and their emails. Nothing in the log: an empty `Learner`.
+    An id covers itself and every email it used; an email covers itself, every id that used it
+    (an email of two ids is both) and their emails.
     """
     log = qualified(database, table)
     if looks_like_email(key):
@@ -155,8 +155,6 @@ def resolve(store: _Store, database: str, table: str, key: str) -> Learner:
             f"SELECT DISTINCT email FROM {log} WHERE learner_id IN {{ids:Array(String)}} AND email != ''", {"ids": ids}
         )
     ]
-    if not ids:
-        return Learner((), ())
     return Learner(tuple(sorted(ids)), tuple(sorted({*emails, *([email] if email else [])})))
 
 
@@ -203,35 +201,37 @@ def delete_learner(
 
 
 def erase(store: _Store, database: str, table: str, key: bytes, learner_key: str, by: str, *, dry_run: bool) -> Erasure:
-    """Erase a learner (an id or an email) for good, or say what would go (``dry_run``)."""
+    """Erase a learner (an id or an email) for good, or say what would go (``dry_run``).
+
+    A key the store knows nothing of is "nothing to erase"; outside a dry run its hashes still go
+    into the suppression list (its events may be in flight or in the dead-letter topic).
+    """
     ensure_privacy_schema(store, database)
     kind = "email" if looks_like_email(learner_key) else "id"
     key_hash = email_hash(key, learner_key) if kind == "email" else id_hash(key, learner_key)
     learner = resolve(store, database, table, learner_key)
-    if not learner:
-        learner = Learner((learner_key,), ()) if kind == "id" else Learner((), (learner_key.strip().lower(),))
-        probe = delete_learner(store, database, table, learner, dry_run=True)
-        if not any(probe.values()):
-            return Erasure(kind, key_hash, 0, {}, dry_run)
-    if not dry_run:
-        hashes = learner_hashes(key, learner.ids, learner.emails)
-        store.command(
-            f"INSERT INTO {qualified(database, SUPPRESSIONS)} (hash) SELECT arrayJoin({{h:Array(String)}})",
-            {"h": hashes},
-        )
-    counts = delete_learner(store, database, table, learner, dry_run=dry_run)
-    result = Erasure(kind, key_hash, len(learner.ids), counts, dry_run)
-    if not dry_run:
-        store.command(
-            f"INSERT INTO {qualified(database, ERASURES)} (by, key_kind, key_hash, learner_ids, rows, detail)\n"
-            "SELECT {by:String}, {kind:String}, {hash:String}, {ids:UInt32}, {rows:UInt64}, {detail:String}",
-            {
-                "by": by,
-                "kind": kind,
-                "hash": key_hash,
-                "ids": len(learner.ids),
-                "rows": result.rows,
-                "detail": orjson.dumps(counts).decode(),
-            },
-        )
+    counts = delete_learner(store, database, table, learner, dry_run=True)
+    found = any(counts.values())
+    ids = len(learner.ids) if found else 0
+    if dry_run:
+        return Erasure(kind, key_hash, ids, counts, dry_run=True)
+    hashes = learner_hashes(key, learner.ids, learner.emails)
+    store.command(
+        f"INSERT INTO {qualified(database, SUPPRESSIONS)} (hash) SELECT arrayJoin({{h:Array(String)}})", {"h": hashes}
+    )
+    if found:
+        counts = delete_learner(store, database, table, learner)
+    result = Erasure(kind, key_hash, ids, counts)
+    store.command(
+        f"INSERT INTO {qualified(database, ERASURES)} (by, key_kind, key_hash, learner_ids, rows, detail)\n"
+        "SELECT {by:String}, {kind:String}, {hash:String}, {ids:UInt32}, {rows:UInt64}, {detail:String}",
+        {
+            "by": by,
+            "kind": kind,
+            "hash": key_hash,
+            "ids": ids,
+            "rows": result.rows,
+            "detail": orjson.dumps(counts).decode(),
+        },
+    )
     return result

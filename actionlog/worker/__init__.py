@@ -37,7 +37,8 @@ from actionlog.sink.landing import ClickHouseSink
 from actionlog.store.clickhouse import ClickHouseStore
 from actionlog.store.holder import StoreLock, new_key, read_link
 from actionlog.store.pool import StorePool
-from actionlog.store.schema import ensure_log_schema
+from actionlog.store.erasure import ensure_privacy_schema
+from actionlog.store.schema import apply_retention, ensure_log_schema
 from actionlog.web.app import build_local_app, build_public_app
 from actionlog.web.server import HttpServer
 
@@ -80,8 +81,12 @@ def open_stores(settings: Settings, *, sink: bool) -> Stores:
     gate = threading.Lock()
     first = ClickHouseStore(settings.clickhouse, gate=gate, for_inserts=True).connect()
     try:
-        ensure_log_schema(first, settings.clickhouse.database, settings.clickhouse.table)
+        ch = settings.clickhouse
+        ensure_log_schema(first, ch.database, ch.table)
         ensure_access_schema(first)
+        ensure_privacy_schema(first, ch.database)
+        if apply_retention(first, ch.database, ch.table, settings.privacy.retention_days):
+            log.info("the table's retention now follows ACTIONLOG_RETENTION_DAYS=%s", settings.privacy.retention_days)
     except BaseException:
         first.close()
         raise

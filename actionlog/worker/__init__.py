@@ -35,9 +35,9 @@ from actionlog.processor.faust_engine import create_app
 from actionlog.sink.health import SinkHealth
 from actionlog.sink.landing import ClickHouseSink
 from actionlog.store.clickhouse import ClickHouseStore
+from actionlog.store.erasure import ensure_privacy_schema
 from actionlog.store.holder import StoreLock, new_key, read_link
 from actionlog.store.pool import StorePool
-from actionlog.store.erasure import ensure_privacy_schema
 from actionlog.store.schema import apply_retention, ensure_log_schema
 from actionlog.web.app import build_local_app, build_public_app
 from actionlog.web.server import HttpServer

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from actionlog.core.settings import KafkaSettings
 from actionlog.kafka.clients import admin_options
 
-__all__ = ["ensure_topics", "partitions_of", "wanted_topics"]
+__all__ = ["align_retention", "ensure_topics", "partitions_of", "topic_overrides", "wanted_topics"]
+
+_DYNAMIC_TOPIC_CONFIG = 1
+"""``config_source`` of a topic's own override (DescribeConfigs v1 and later)."""
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +67,66 @@ async def partitions_of(kafka: KafkaSettings, topics: list[str]) -> dict[str, li
     finally:
         await admin.close()
     return {d["topic"]: sorted(p["partition"] for p in d["partitions"]) for d in described}
+
+
+async def topic_overrides(kafka: KafkaSettings, topics: list[str]) -> dict[str, dict[str, str | None]]:
+    """Each topic's own configuration overrides (``kafka-configs --describe``), name -> value
+    (None for a sensitive value the broker does not show)."""
+    admin = AIOKafkaAdminClient(**admin_options(kafka))
+    await admin.start()
+    try:
+        answers = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics])
+    finally:
+        await admin.close()
+    out: dict[str, dict[str, str | None]] = {}
+    for answer in answers:
+        for _error, _message, _type, name, entries in answer.resources:
+            if answer.API_VERSION >= 1:
+                out[name] = {e[0]: e[1] for e in entries if e[3] == _DYNAMIC_TOPIC_CONFIG}
+            else:
+                out[name] = {e[0]: e[1] for e in entries if not e[3]}
+    return out
+
+
+async def align_retention(kafka: KafkaSettings, *, skip: Collection[str] = ()) -> list[str]:
+    """Give existing topics of the project the ``retention.ms`` the settings want; the names changed.
+
+    Kafka's AlterConfigs replaces a topic's whole set of overrides, so every other override the
+    topic has is read first and sent back unchanged; a topic with an override the broker does not
+    show (sensitive) is left alone, with a warning. Topics the settings want no retention for
+    (``ACTIONLOG_RETENTION_DAYS`` unset) keep theirs. Topics just created are ``skip``-ped: the
+    broker may not show their overrides yet, and sending back an incomplete set would drop some.
+    """
+    wanted = {name: cfg["retention.ms"] for name, (_, cfg) in wanted_topics(kafka).items() if "retention.ms" in cfg}
+    admin = AIOKafkaAdminClient(**admin_options(kafka))
+    await admin.start()
+    try:
+        listed = set(await admin.list_topics())
+        existing = [name for name in wanted if name in listed and name not in skip]
+    finally:
+        await admin.close()
+    if not existing:
+        return []
+    changed: list[str] = []
+    for name, overrides in (await topic_overrides(kafka, existing)).items():
+        if overrides.get("retention.ms") == wanted[name]:
+            continue
+        if any(v is None for v in overrides.values()):
+            log.warning("topic %s has an override the broker does not show: its retention.ms is left as it is", name)
+            continue
+        configs = {**overrides, "retention.ms": wanted[name]}
+        admin = AIOKafkaAdminClient(**admin_options(kafka))
+        await admin.start()
+        try:
+            answers = await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs=configs)])
+        finally:
+            await admin.close()
+        errors = [r for a in answers for r in a.resources if r[0]]
+        if errors:
+            log.warning("retention.ms of topic %s not changed: %s", name, errors[0][1] or errors[0][0])
+            continue
+        log.info(
+            "topic %s: retention.ms %s -> %s", name, overrides.get("retention.ms", "(broker default)"), wanted[name]
+        )
+        changed.append(name)
+    return changed

@@ -29,7 +29,7 @@ from actionlog.core.errors import BrokerUnavailable, ConfigError, StoreUnavailab
 from actionlog.core.metrics import Metrics
 from actionlog.core.settings import Settings
 from actionlog.kafka.failures import explained
-from actionlog.kafka.topics import ensure_topics
+from actionlog.kafka.topics import align_retention, ensure_topics
 from actionlog.processor.aiokafka_engine import KafkaNormalizer
 from actionlog.processor.faust_engine import create_app
 from actionlog.sink.health import SinkHealth
@@ -255,6 +255,7 @@ def run_worker(settings: Settings, *, loglevel: str = "info", sink: bool = True,
     with explained() as failures:
         try:
             created = asyncio.run(ensure_topics(settings.kafka))
+            asyncio.run(align_retention(settings.kafka, skip=created))
         except (KafkaError, OSError) as exc:
             raise BrokerUnavailable(
                 f"Kafka unreachable at {settings.kafka.bootstrap_servers}: {failures.describe(exc)}"

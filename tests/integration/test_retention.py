@@ -20,11 +20,17 @@ pytestmark = pytest.mark.integration
 DAY_MS = 86_400_000
 
 
-def overrides(env: Pipeline, **extra: str) -> dict[str, dict[str, str | None]]:
+def overrides(env: Pipeline) -> dict[str, dict[str, str | None]]:
     settings = env.settings
     topics = settings.kafka.topics
     names = [*topics.inputs, topics.log, topics.dlq, topics.set_aside]
     return asyncio.run(topic_overrides(settings.kafka, names))
+
+
+def settled(env: Pipeline, topic: str, retention: str) -> dict[str, dict[str, str | None]] | None:
+    """The overrides once ``topic`` shows ``retention`` (the broker shows a change a moment later)."""
+    seen = overrides(env)
+    return seen if seen[topic].get("retention.ms") == retention else None
 
 
 def stored_months(env: Pipeline) -> list[tuple[int, int]]:
@@ -44,7 +50,7 @@ def test_topics_get_retention_and_the_worker_aligns_existing_ones(env: Pipeline)
     assert created.returncode == 0, created.stderr
     topics = env.settings.kafka.topics
     # The broker shows a new topic's overrides a moment after creating it.
-    before = wait_for(lambda: (o := overrides(env)) if "retention.ms" in o[topics.dlq] else None, what="overrides")
+    before = wait_for(lambda: settled(env, topics.dlq, str(14 * DAY_MS)), what="the new topics' overrides")
     assert "retention.ms" not in before[topics.log], before
     assert before[topics.dlq]["retention.ms"] == str(14 * DAY_MS)  # the dead letters' own default
     assert before[topics.dlq]["max.message.bytes"] == str(topics.dlq_max_message_bytes)
@@ -52,7 +58,7 @@ def test_topics_get_retention_and_the_worker_aligns_existing_ones(env: Pipeline)
     env.vars.update(ACTIONLOG_RETENTION_DAYS="30", ACTIONLOG_TOPIC_DLQ_RETENTION_DAYS="3")
     env.start_worker()
     env.wait_http()
-    after = overrides(env)
+    after = wait_for(lambda: settled(env, topics.log, str(30 * DAY_MS)), what="the aligned overrides")
     for name in [*topics.inputs, topics.log]:
         assert after[name]["retention.ms"] == str(30 * DAY_MS), name
     for name in (topics.dlq, topics.set_aside):

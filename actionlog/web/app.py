@@ -19,6 +19,7 @@ from actionlog.web.auth import add_auth_routes, authenticate, keep_credentials_f
 from actionlog.web.choices import add_choice_routes
 from actionlog.web.context import (
     AUTH_KEY,
+    ERASURE_KEY,
     HEALTH_KEY,
     HTTP_KEY,
     KEY_KEY,
@@ -27,6 +28,7 @@ from actionlog.web.context import (
     RELOAD_LOCK_KEY,
     WRITE_TIMEOUT_KEY,
 )
+from actionlog.web.erasure import add_erasure_routes
 from actionlog.web.local import add_local_routes
 from actionlog.web.reports import add_report_routes
 from actionlog.web.streaming import json_response
@@ -63,6 +65,7 @@ def build_public_app(
     authenticator: Authenticator | None = None,
     *,
     health: SinkHealth | None = None,
+    erasure_key: bytes | None = None,
 ) -> web.Application:
     """Reports, their choice lists, the report pages, sign-in, /metrics, /healthz and /readyz on
     the store ``pool``, every data route behind a token or a session (credentials reloaded from
@@ -74,6 +77,7 @@ def build_public_app(
         settings: the HTTP settings (write timeout of downloads, ...).
         authenticator: the credentials (a fresh one when None).
         health: the sink's health, for ``/readyz`` (None when this worker runs no sink).
+        erasure_key: the suppression list's key (None: ``POST /admin/erasures`` is refused).
     """
     app = web.Application(middlewares=[audit, authenticate])
     app[POOL_KEY] = pool
@@ -83,11 +87,14 @@ def build_public_app(
     app[RELOAD_LOCK_KEY] = asyncio.Lock()
     if health is not None:
         app[HEALTH_KEY] = health
+    if erasure_key is not None:
+        app[ERASURE_KEY] = erasure_key
     app.cleanup_ctx.append(keep_credentials_fresh)
     add_report_routes(app)
     add_choice_routes(app)
     add_auth_routes(app)
     add_ui_routes(app)
+    add_erasure_routes(app)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -20,7 +20,7 @@ __all__ = ["AUDITED_PREFIXES", "audit"]
 
 log = logging.getLogger(__name__)
 
-AUDITED_PREFIXES = ("/reports/",)
+AUDITED_PREFIXES = ("/reports/", "/admin/")
 KNOWN = frozenset({*MULTI_KEYS, *SINGLE_KEYS, "cursor", "q", "count"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -16,6 +16,7 @@ from actionlog.store.pool import StorePool
 
 __all__ = [
     "AUTH_KEY",
+    "ERASURE_KEY",
     "HEALTH_KEY",
     "HTTP_KEY",
     "KEY_KEY",
@@ -37,6 +38,8 @@ RELOAD_LOCK_KEY: web.AppKey[asyncio.Lock] = web.AppKey("credentials_reload", asy
 HEALTH_KEY: web.AppKey[SinkHealth] = web.AppKey("sink_health", SinkHealth)
 WRITE_TIMEOUT_KEY: web.AppKey[float] = web.AppKey("write_timeout", float)
 """Seconds a stream of the loopback app may wait for its client to take data."""
+ERASURE_KEY: web.AppKey[bytes] = web.AppKey("erasure_key", bytes)
+"""The HMAC key of the suppression list (absent: erasing over HTTP is refused)."""
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 """The authenticated caller of a request."""
 ROWS: web.RequestKey[int] = web.RequestKey("audit_rows", int)

@@ -137,7 +137,14 @@ async def serve_http(
     try:
         public_url = ""
         if public:
-            app = build_public_app(stores.downloads, metrics, settings.http, health=health)
+            erasure = settings.privacy.erasure_key
+            app = build_public_app(
+                stores.downloads,
+                metrics,
+                settings.http,
+                health=health,
+                erasure_key=erasure.reveal().encode() if erasure is not None else None,
+            )
             server = HttpServer(app, settings.http.host, settings.http.port, settings.http, metrics)
             try:
                 public_url = await server.start()

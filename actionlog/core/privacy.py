@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
 
-__all__ = ["Suppressed", "email_hash", "id_hash", "learner_hashes", "learner_of_upstream", "looks_like_email"]
+__all__ = ["Suppressed", "email_hash", "id_hash", "learner_hashes", "learner_of_upstream", "looks_like_email", "scrub"]
 
 
 def _mac(key: bytes, text: str) -> str:
@@ -82,3 +83,17 @@ def learner_of_upstream(raw: bytes | None) -> tuple[str, str]:
         return "", ""
     lid, email = learner.get("id"), learner.get("email")
     return (lid if isinstance(lid, str) else ""), (email if isinstance(email, str) else "")
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_EMAIL = re.compile(r"[^\s'\"<>(),;:]+@[^\s'\"<>(),;:]+")
+_COLUMN_VALUES = re.compile(r"Column values:.*", re.DOTALL)
+REDACTED = "[redacted]"
+
+
+def scrub(text: str) -> str:
+    """A message of the store or of a library, fit for a log line: the values a row carried (quoted
+    literals, ClickHouse's ``Column values: ...``, anything shaped like an email) replaced."""
+    text = _COLUMN_VALUES.sub("Column values: " + REDACTED, text)
+    text = _QUOTED.sub(REDACTED, text)
+    return _EMAIL.sub(REDACTED, text)

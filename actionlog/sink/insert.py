@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from actionlog.core.avro import MAGIC, AvroCodec
 from actionlog.core.metrics import Metrics
+from actionlog.core.privacy import scrub
 from actionlog.core.record import REFUSED, UNDECODABLE
 from actionlog.core.seams import InsertFaults
 from actionlog.core.settings import Settings
@@ -164,4 +165,4 @@ class Lander:
 def _why(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout:g}s, abandoned"
-    return " ".join(str(exc).split())[:500] or type(exc).__name__
+    return scrub(" ".join(str(exc).split()))[:500] or type(exc).__name__

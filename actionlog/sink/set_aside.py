@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from actionlog.core.dead_letters import dead_letter_headers
 from actionlog.core.metrics import Metrics
+from actionlog.core.privacy import scrub
 from actionlog.core.record import Rejection
 from actionlog.core.settings import Settings
 from actionlog.kafka.clients import producer_options
@@ -83,7 +84,7 @@ class SetAsideWriter:
                     letter.partition,
                     letter.offset,
                     letter.reason,
-                    letter.detail[:300],
+                    scrub(letter.detail)[:300],
                 )
             if not failed:
                 return

@@ -35,7 +35,7 @@ from actionlog.processor.faust_engine import create_app
 from actionlog.sink.health import SinkHealth
 from actionlog.sink.landing import ClickHouseSink
 from actionlog.store.clickhouse import ClickHouseStore
-from actionlog.store.erasure import ensure_privacy_schema
+from actionlog.store.erasure import ensure_privacy_schema, load_suppressions
 from actionlog.store.holder import StoreLock, new_key, read_link
 from actionlog.store.pool import StorePool
 from actionlog.store.schema import apply_retention, ensure_log_schema
@@ -85,6 +85,9 @@ def open_stores(settings: Settings, *, sink: bool) -> Stores:
         ensure_log_schema(first, ch.database, ch.table)
         ensure_access_schema(first)
         ensure_privacy_schema(first, ch.database)
+        if sink:  # a sink that could not check the suppression list must not start (exit 2)
+            erasure = settings.privacy.erasure_key
+            load_suppressions(first, ch.database, erasure.reveal().encode() if erasure is not None else None)
         if apply_retention(first, ch.database, ch.table, settings.privacy.retention_days):
             log.info("the table's retention now follows ACTIONLOG_RETENTION_DAYS=%s", settings.privacy.retention_days)
     except BaseException:

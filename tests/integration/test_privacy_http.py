@@ -80,3 +80,15 @@ def test_an_admin_erases_over_http_and_the_audit_keeps_no_email(env: Pipeline) -
     ]
     assert all("grace" not in f.lower() for *_, f in audit)
     assert erasures == [("token:test-admin", "email", 1)]
+
+    # Without the key, nothing that lands or is re-driven could be checked: the sink and the
+    # replays refuse to run, with one line naming the variable.
+    env.stop_workers()
+    env.vars.pop("ACTIONLOG_ERASURE_KEY")
+    replay = env.run("dlq", "replay")
+    assert replay.returncode == 2 and replay.stderr.startswith(
+        b"actionlog: bad setting: ACTIONLOG_ERASURE_KEY is not set"
+    )
+    worker = env.start_worker()
+    assert worker.wait(120) == 2
+    assert "ACTIONLOG_ERASURE_KEY is not set but" in env.worker_log()

@@ -414,6 +414,27 @@ def occurred_at_of(body: bytes) -> int | None:
         return None
 
 
+def learner_of(body: bytes) -> tuple[str, str] | None:
+    """(``learner_id``, ``email``) of a binary record of the current schema, read without decoding
+    the rest (fields 5 and 6, after ``event_id``, ``occurred_at`` and two enums: the layout
+    `AvroCodec` checks); None when the body is too damaged to tell."""
+    try:
+        length, pos = _read_long(body, 0)  # event_id
+        pos += length
+        for _ in range(3):  # occurred_at, action_type, source
+            _, pos = _read_long(body, pos)
+        out = []
+        for _ in range(2):  # learner_id, email
+            length, pos = _read_long(body, pos)
+            if length < 0 or pos + length > len(body):
+                return None
+            out.append(body[pos : pos + length].decode())
+            pos += length
+    except (IndexError, ValueError):
+        return None
+    return out[0], out[1]
+
+
 def _bytes(data: bytes) -> bytes:
     return _varint(len(data)).encode("latin-1") + data
 

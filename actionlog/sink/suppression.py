@@ -1,8 +1,9 @@
 """Keeping erased learners out of the table, where rows land (docs/privacy.md).
 
 Before a batch lands, its rows of erased learners are dropped (their offsets still commit: they
-are not lost, they are refused on purpose). Bodies are decoded only while the suppression list is
-not empty, so the fast path stays as it is for a store that never erased anyone.
+are not lost, they are refused on purpose). Only while the suppression list is not empty are the
+bodies read (their learner id and email, `actionlog.core.avro.learner_of`), so the fast path stays
+as it is for a store that never erased anyone.
 
 The race with an erasure: the list is re-read AFTER each insert was acknowledged. An erasure
 writes its hashes before it deletes; so a batch filtered with the old list and landed meanwhile
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from actionlog.core.avro import MAGIC, AvroCodec
+from actionlog.core.avro import AvroCodec, learner_of
 from actionlog.core.metrics import Metrics
 from actionlog.core.privacy import Suppressed, email_hash, id_hash
 from actionlog.core.settings import Settings
@@ -26,6 +27,9 @@ __all__ = ["SinkSuppression"]
 
 log = logging.getLogger(__name__)
 
+_MAX_VERDICTS = 200_000
+"""Learners whose verdict the sink remembers (cleared when full, and whenever the list changes)."""
+
 
 class SinkSuppression:
     """The sink's copy of the suppression list, and the two checks around an insert.
@@ -33,7 +37,7 @@ class SinkSuppression:
     Args:
         settings: process settings (database, table, the erasure key).
         store: the sink's own store client (blocking; call from a thread).
-        codec: decodes a row's body when the list is not empty.
+        codec: the log's codec (its layout is what `learner_of` reads).
         metrics: ``actionlog_sink_suppressed`` counts the rows kept out.
     """
 
@@ -45,9 +49,9 @@ class SinkSuppression:
         self.store = store
         self.codec = codec
         self.metrics = metrics
-        self.header = MAGIC + codec.fingerprint
         self.version = -1
         self.suppressed = Suppressed(b"", frozenset())
+        self._verdicts: dict[tuple[str, str], bool] = {}
 
     def refresh(self) -> bool:
         """Re-read the list if it changed; whether it did.
@@ -58,18 +62,22 @@ class SinkSuppression:
         if self.version >= 0 and suppression_version(self.store, self.database) == self.version:
             return False
         self.version, self.suppressed = load_suppressions(self.store, self.database, self.key)
+        self._verdicts.clear()
         return True
 
     def _learner(self, body: bytes) -> tuple[str, str] | None:
-        try:
-            record = self.codec.decode(self.header + body)
-        except Exception:  # not ours to judge: the lander sets it aside
-            return None
-        return str(record.get("learner_id", "")), str(record.get("email", ""))
+        return learner_of(body)  # None: not ours to judge, the lander sets it aside
 
     def _erased(self, body: bytes) -> bool:
-        learner = self._learner(body)
-        return learner is not None and self.suppressed.erased(*learner)
+        learner = learner_of(body)
+        if learner is None:
+            return False
+        verdict = self._verdicts.get(learner)
+        if verdict is None:  # learners recur: each is hashed once per list
+            if len(self._verdicts) >= _MAX_VERDICTS:
+                self._verdicts.clear()
+            verdict = self._verdicts[learner] = self.suppressed.erased(*learner)
+        return verdict
 
     def filter(self, batch: Batch) -> int:
         """Drop the batch's rows of erased learners (before it lands); how many went."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from actionlog.core.avro import HEADER_LEN, AvroCodec, learner_of
 from actionlog.core.errors import ConfigError
 from actionlog.core.privacy import (
     Suppressed,
@@ -17,10 +18,12 @@ from actionlog.core.privacy import (
     looks_like_email,
     scrub,
 )
+from actionlog.core.record import LogRecord
 from actionlog.core.settings import Settings
 from actionlog.kafka.topics import wanted_topics
 from actionlog.sink.batch import Batch
 from actionlog.store.schema import learner_tables, retention_ttl
+from testkit.rows import row
 
 KEY = b"k" * 32
 
@@ -109,10 +112,21 @@ def test_the_log_table_is_the_first_learner_table() -> None:
 
 def test_a_batch_drops_rows_but_keeps_its_offsets() -> None:
     batch = Batch()
-    for offset, row in enumerate([b"keep-0", b"drop-1", b"keep-2"]):
-        batch.add(0, offset, row, key=row, headers=[("h", row)] if offset == 2 else None)
+    for offset, body in enumerate([b"keep-0", b"drop-1", b"keep-2"]):
+        batch.add(0, offset, body, key=body, headers=[("h", body)] if offset == 2 else None)
     batch.add(1, 5, b"drop-5")
     assert batch.drop(lambda r: r.startswith(b"drop")) == 2
     assert len(batch) == 2 and batch.rows() == [b"keep-0", b"keep-2"]
     assert batch.commit_offsets() == {0: 3, 1: 6}
     assert batch.origin(1) == (0, 2, b"keep-2", [("h", b"keep-2")])
+
+
+@pytest.mark.parametrize(
+    ("learner_id", "email"), [("u-1", "a@example.com"), ("", ""), ("ü-" + "x" * 300, "é@example.com")]
+)
+def test_learner_of_reads_what_the_full_decoder_reads(learner_id: str, email: str) -> None:
+    codec = AvroCodec()
+    message = codec.encode(LogRecord(**row(event_id="e" * 100, learner_id=learner_id, email=email)))
+    decoded = codec.decode(message)
+    assert learner_of(message[HEADER_LEN:]) == (decoded["learner_id"], decoded["email"]) == (learner_id, email)
+    assert learner_of(message[HEADER_LEN : HEADER_LEN + 105]) is None  # cut inside the learner id

@@ -78,7 +78,8 @@ def load_suppressions(store: _Store, database: str, key: bytes | None) -> tuple[
     Raises:
         ConfigError: the list is not empty and there is no key to test learners against it.
     """
-    ensure_privacy_schema(store, database)
+    if SUPPRESSIONS not in _existing(store, database):  # no store yet, or nobody ever erased
+        return 0, Suppressed(key or b"", frozenset())
     rows = store.query_rows(f"SELECT DISTINCT hash FROM {qualified(database, SUPPRESSIONS)}")
     version = suppression_version(store, database)
     if rows and key is None:

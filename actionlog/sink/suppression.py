@@ -21,7 +21,13 @@ from actionlog.core.privacy import Suppressed, email_hash, id_hash
 from actionlog.core.settings import Settings
 from actionlog.sink.batch import Batch
 from actionlog.store.clickhouse import ClickHouseStore
-from actionlog.store.erasure import Learner, delete_learner, load_suppressions, suppression_version
+from actionlog.store.erasure import (
+    Learner,
+    delete_learner,
+    ensure_privacy_schema,
+    load_suppressions,
+    suppression_version,
+)
 
 __all__ = ["SinkSuppression"]
 
@@ -59,7 +65,9 @@ class SinkSuppression:
         Raises:
             ConfigError: the list is not empty and ``ACTIONLOG_ERASURE_KEY`` is not set.
         """
-        if self.version >= 0 and suppression_version(self.store, self.database) == self.version:
+        if self.version < 0:
+            ensure_privacy_schema(self.store, self.database)
+        elif suppression_version(self.store, self.database) == self.version:
             return False
         self.version, self.suppressed = load_suppressions(self.store, self.database, self.key)
         self._verdicts.clear()

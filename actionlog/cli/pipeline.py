@@ -18,6 +18,7 @@ from actionlog.kafka.replay import Letters, replay
 from actionlog.kafka.topics import ensure_topics
 from actionlog.store import open_store
 from actionlog.store.erasure import load_suppressions
+from actionlog.store.erasure_key import with_erasure_key
 
 __all__ = ["dlq_replay", "set_aside_replay", "topics_create", "worker"]
 
@@ -78,6 +79,7 @@ def _replay_options(f: Any) -> Any:
 
 def _suppressed(settings: Settings) -> Suppressed:
     """The suppression list as the store holds it now (replays never re-drive erased learners)."""
+    settings = with_erasure_key(settings, create=False)
     ch = settings.clickhouse
     key = settings.privacy.erasure_key
     store = open_store(ch, role="replay")

@@ -11,6 +11,7 @@ from actionlog.cli.root import cli, settings_of
 from actionlog.core.errors import BadParameter
 from actionlog.store import open_store
 from actionlog.store.erasure import erase as erase_learner
+from actionlog.store.erasure_key import with_erasure_key
 from actionlog.store.schema import apply_retention, ensure_log_schema
 from actionlog.store.sqltext import qualified
 
@@ -25,7 +26,7 @@ def erase(ctx: click.Context, learner: str, dry_run: bool) -> None:
     """Erase a learner for good: their rows everywhere, and keep them out of what lands later."""
     if not learner.strip():
         raise BadParameter("learner", "--learner must not be empty")
-    settings = settings_of(ctx)
+    settings = with_erasure_key(settings_of(ctx), create=True)
     key = settings.privacy.key_bytes()
     ch = settings.clickhouse
     store = open_store(ch, role="erase")

@@ -16,7 +16,16 @@ from dataclasses import dataclass
 
 import orjson
 
-__all__ = ["Suppressed", "email_hash", "id_hash", "learner_hashes", "learner_of_upstream", "looks_like_email", "scrub"]
+__all__ = [
+    "Suppressed",
+    "email_hash",
+    "id_hash",
+    "key_check",
+    "learner_hashes",
+    "learner_of_upstream",
+    "looks_like_email",
+    "scrub",
+]
 
 
 def _mac(key: bytes, text: str) -> str:
@@ -31,6 +40,13 @@ def id_hash(key: bytes, learner_id: str) -> str:
 def email_hash(key: bytes, email: str) -> str:
     """The keyed hash of an email (trimmed and lower-cased first)."""
     return _mac(key, "e:" + email.strip().lower())
+
+
+def key_check(key: bytes) -> str:
+    """A keyed hash of a fixed text, kept in the suppression list: a process holding another key
+    finds it missing and refuses to run, instead of testing learners against hashes it can never
+    match."""
+    return _mac(key, "k:actionlog-erasure-key-check")
 
 
 def learner_hashes(key: bytes, ids: Iterable[str], emails: Iterable[str]) -> list[str]:

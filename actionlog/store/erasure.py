@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import orjson
 
 from actionlog.core.errors import ConfigError
-from actionlog.core.privacy import Suppressed, email_hash, id_hash, learner_hashes, looks_like_email
+from actionlog.core.privacy import Suppressed, email_hash, id_hash, key_check, learner_hashes, looks_like_email
 from actionlog.core.settings.privacy import ERASURE_KEY
 from actionlog.store.schema import DIMENSIONS, LearnerTable, dimension_orphans, learner_tables
 from actionlog.store.sqltext import qualified
@@ -84,7 +84,13 @@ def load_suppressions(store: _Store, database: str, key: bytes | None) -> tuple[
     version = suppression_version(store, database)
     if rows and key is None:
         raise ConfigError(f"{ERASURE_KEY} is not set but {len(rows)} erased learner keys must be kept out")
-    return version, Suppressed(key or b"", frozenset(str(r[0]) for r in rows))
+    hashes = frozenset(str(r[0]) for r in rows)
+    if hashes and key is not None and key_check(key) not in hashes:
+        raise ConfigError(
+            "the erasure key is not the one the suppression list was made with: set "
+            f"{ERASURE_KEY} to that key on every process (docs/privacy.md)"
+        )
+    return version, Suppressed(key or b"", hashes)
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,7 @@ def erase(store: _Store, database: str, table: str, key: bytes, learner_key: str
     into the suppression list (its events may be in flight or in the dead-letter topic).
     """
     ensure_privacy_schema(store, database)
+    load_suppressions(store, database, key)  # refuses a key the list was not made with
     kind = "email" if looks_like_email(learner_key) else "id"
     key_hash = email_hash(key, learner_key) if kind == "email" else id_hash(key, learner_key)
     learner = resolve(store, database, table, learner_key)
@@ -216,7 +223,7 @@ def erase(store: _Store, database: str, table: str, key: bytes, learner_key: str
     ids = len(learner.ids) if found else 0
     if dry_run:
         return Erasure(kind, key_hash, ids, counts, dry_run=True)
-    hashes = learner_hashes(key, learner.ids, learner.emails)
+    hashes = [key_check(key), *learner_hashes(key, learner.ids, learner.emails)]
     store.command(
         f"INSERT INTO {qualified(database, SUPPRESSIONS)} (hash) SELECT arrayJoin({{h:Array(String)}})", {"h": hashes}
     )

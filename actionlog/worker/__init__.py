@@ -36,6 +36,7 @@ from actionlog.sink.health import SinkHealth
 from actionlog.sink.landing import ClickHouseSink
 from actionlog.store.clickhouse import ClickHouseStore
 from actionlog.store.erasure import ensure_privacy_schema, load_suppressions
+from actionlog.store.erasure_key import with_erasure_key
 from actionlog.store.holder import StoreLock, new_key, read_link
 from actionlog.store.pool import StorePool
 from actionlog.store.schema import apply_retention, ensure_log_schema
@@ -284,6 +285,7 @@ def run_worker(settings: Settings, *, loglevel: str = "info", sink: bool = True,
     stores: Stores | None = None
     try:
         if holds and (sink or http):
+            settings = with_erasure_key(settings, create=True)  # the embedded store's, unless set
             stores = open_stores(settings, sink=sink)
             if http:
                 _check_tokens(settings, stores)

@@ -12,6 +12,7 @@ import pytest
 
 from actionlog.access.guard import ensure_access_schema
 from actionlog.core.avro import HEADER_LEN, AvroCodec
+from actionlog.core.errors import ConfigError
 from actionlog.core.metrics import Metrics
 from actionlog.core.record import LogRecord
 from actionlog.core.settings import Settings
@@ -20,7 +21,7 @@ from actionlog.sink.health import SinkHealth
 from actionlog.sink.insert import Lander
 from actionlog.sink.suppression import SinkSuppression
 from actionlog.store.clickhouse import ClickHouseStore
-from actionlog.store.erasure import erase
+from actionlog.store.erasure import erase, load_suppressions
 from actionlog.store.schema import ensure_log_schema
 from testkit.rows import land, row
 
@@ -148,3 +149,13 @@ def test_the_sink_keeps_erased_learners_out_and_catches_an_erasure_during_its_in
     assert suppression.after_landing(batch.rows()) == 1
     assert learners(store) == []
     assert metrics.sink_suppressed._value.get() == 2
+
+
+def test_another_key_is_refused_before_anything_changes(store: ClickHouseStore) -> None:
+    land(store, ROWS)
+    erase(store, DB, TABLE, KEY, "u-bob", "test", dry_run=False)
+    with pytest.raises(ConfigError, match="not the one the suppression list was made with"):
+        erase(store, DB, TABLE, b"another-key-of-the-same-length!!", "u-ada", "test", dry_run=False)
+    assert learners(store) == ["u-ada", "u-ada", "u-s1", "u-s2"]
+    with pytest.raises(ConfigError, match="not the one the suppression list was made with"):
+        load_suppressions(store, DB, b"another-key-of-the-same-length!!")

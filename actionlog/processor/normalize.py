@@ -91,7 +91,8 @@ _new = object.__new__
     getattr(LogRecord, f.name).__set__ for f in fields(LogRecord)
 )
 _loads = orjson.loads
-_email_fullmatch = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+").fullmatch
+# No "@", whitespace or control character (Unicode Cc: C0, DEL and C1) on either side of the "@".
+_email_fullmatch = re.compile(r"[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+").fullmatch
 # Raw learner email -> normalized one (valid ones only); learners recur, so this saves most work.
 # Only addresses of a plausible length are kept, so a flood of huge values cannot fill memory.
 _email_cache: dict[str, str] = {}

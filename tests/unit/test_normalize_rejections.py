@@ -185,6 +185,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("email inner space", {"learner.email": "ada lovelace@example.com"}, INVALID_FIELD, "learner.email"),
     ("email inner nbsp", {"learner.email": "ada@exa\u00a0mple.com"}, INVALID_FIELD, "learner.email"),
     ("email control char", {"learner.email": "ada@exa\x00mple.com"}, INVALID_FIELD, "learner.email"),
+    ("email C1 control char", {"learner.email": "ada@exa\x9fmple.com"}, INVALID_FIELD, "learner.email"),
     ("email too long", {"learner.email": "a" * 4091 + "@b.com"}, INVALID_FIELD, "learner.email"),
     ("panorama string", {"panorama": "Acme"}, INVALID_FIELD, "panorama"),
     ("panorama array", {"panorama": []}, INVALID_FIELD, "panorama"),

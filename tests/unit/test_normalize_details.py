@@ -67,3 +67,19 @@ def test_the_limits_are_inclusive() -> None:
     record = normalize(orjson.dumps(at_limit), "enrollment", topic="t", partition=0, offset=0)
     assert isinstance(record, LogRecord), record
     assert detail({**at_limit, "source": "teleport"}).startswith("unknown_source: ")
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        (b"null", "null"),
+        (b"true", "a boolean"),
+        (b"7", "an integer"),
+        (b"1.5", "a floating-point number"),
+        (b'"text"', "a string"),
+        (b"[1]", "an array"),
+    ],
+)
+def test_a_value_that_is_not_an_object_is_named_by_its_json_type(value: bytes, kind: str) -> None:
+    result = normalize(value, "enrollment", topic="t", partition=0, offset=0)
+    assert result == Rejection("malformed_json", f"expected one JSON object, got {kind}")

@@ -95,12 +95,12 @@ def test_most_generated_timestamps_are_valid() -> None:
     """The property above is about valid text first: at least half of what it draws is valid."""
     seen: Counter[bool] = Counter()
 
-    @settings(max_examples=400, derandomize=True, database=None, phases=[Phase.generate])
+    @settings(max_examples=200, derandomize=True, database=None, phases=[Phase.generate])
     @given(rfc3339_texts())
     def draw(text: str) -> None:
         seen[reference_ms(text) is not None] += 1
 
     draw()
-    assert sum(seen.values()) >= 300
+    assert sum(seen.values()) >= 150
     assert seen[True] >= sum(seen.values()) / 2, seen
     assert seen[False] >= sum(seen.values()) / 10, seen  # and the near misses are there too

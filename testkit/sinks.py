@@ -14,10 +14,9 @@ from actionlog.processor.normalize import normalize
 from actionlog.store.clickhouse import ClickHouseStore
 from actionlog.store.schema import ensure_log_schema
 from testkit.events import events
+from testkit.kafka import Message
 
 __all__ = ["landed_records", "log_records", "open_sink_store", "raw_count", "wait_until"]
-
-LogMessage = tuple[str, bytes, bytes, None]
 
 
 def log_records(n: int, seed: int) -> list[LogRecord]:
@@ -30,7 +29,7 @@ def log_records(n: int, seed: int) -> list[LogRecord]:
     return out
 
 
-def encoded(settings: Settings, records: list[LogRecord], codec: AvroCodec | None = None) -> list[LogMessage]:
+def encoded(settings: Settings, records: list[LogRecord], codec: AvroCodec | None = None) -> list[Message]:
     """Log messages (key: the event id) of the current schema."""
     codec = codec or AvroCodec()
     return [(settings.kafka.topics.log, r.event_id.encode(), codec.encode(r), None) for r in records]

@@ -72,4 +72,4 @@ def test_records_of_an_older_schema_are_re_encoded_and_land(env: Pipeline, tmp_p
         assert got == want
     finally:
         store.close()
-    assert metrics.sink_undecodable._value.get() == 0
+    assert metrics.sink_set_aside.labels(reason="undecodable")._value.get() == 0

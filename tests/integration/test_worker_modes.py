@@ -59,7 +59,7 @@ def test_no_sink_normalizes_and_lands_nothing(env: Pipeline) -> None:
     # By now a sink, started with the normalizer, would have joined its group and landed rows.
     assert group_members(env.bootstrap, env.vars["ACTIONLOG_SINK_GROUP_ID"]) == 0
     assert committed_offsets(env.bootstrap, env.vars["ACTIONLOG_SINK_GROUP_ID"]) == {}
-    assert report_via_http(base) == []
+    assert report_via_http(base, env.admin_token()) == []
     # The log waited for a sink: a worker with one lands it all.
     env.stop_workers()
     env.start_worker()

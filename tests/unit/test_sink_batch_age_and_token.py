@@ -8,7 +8,11 @@ import types
 import pytest
 
 from actionlog.sink import batch as batch_module
-from actionlog.sink.batch import Batch
+from actionlog.sink.batch import Batch, SetAside
+
+
+def _aside(partition: int, offset: int) -> SetAside:
+    return SetAside(partition, offset, None, b"?", None, "undecodable", "not Avro")
 
 
 class Clock:
@@ -38,7 +42,7 @@ def test_age_counts_from_the_first_message(clock: Clock) -> None:
     assert b.age() == 3.5
     b.clear()
     assert b.age() == 0.0
-    b.add(0, 3, None)  # a skipped message starts it too: its offset waits for a commit
+    b.put_aside(_aside(0, 3))  # a message set aside starts it too: its offset waits for a commit
     clock.now += 1
     assert b.age() == 1.0
 
@@ -47,7 +51,7 @@ def test_token_names_the_topic_and_each_partitions_offsets() -> None:
     b = Batch()
     b.add(1, 7, b"x")
     b.add(0, 10, b"y")
-    b.add(0, 11, None)
+    b.put_aside(_aside(0, 11))
     b.add(0, 12, b"z")
     topic, positions, digest = b.dedup_token("log").split("|")
     assert (topic, positions) == ("log", "0:10-12,1:7-7")

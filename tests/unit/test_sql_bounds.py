@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from actionlog.core.scope import Scope
 from actionlog.query.filters import ReportFilters
 from actionlog.query.sql import build_count_query, build_report_query
 
+EVERYTHING = Scope.everything()
 PARIS_WINTER = timezone(timedelta(hours=1))
 
 
@@ -20,7 +22,7 @@ def filters(start: datetime, end: datetime) -> ReportFilters:
 def test_the_range_is_bound_as_integer_milliseconds_of_the_instants() -> None:
     start = datetime(2026, 11, 3, 14, 5, 6, 123_456, tzinfo=PARIS_WINTER)  # 13:05:06.123456Z
     end = datetime(2026, 11, 30, tzinfo=UTC)
-    params = build_report_query(filters(start, end), database="db", table="t").params
+    params = build_report_query(filters(start, end), database="db", table="t", scope=EVERYTHING).params
     want_start = (datetime(2026, 11, 3, 13, 5, 6, 123_000, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
         milliseconds=1
     )
@@ -32,7 +34,7 @@ def test_the_range_is_bound_as_integer_milliseconds_of_the_instants() -> None:
 def test_landing_bounds_take_any_int64(ms: int) -> None:
     f = filters(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC))
     for build in (build_report_query, build_count_query):
-        query = build(f, database="db", table="t", ingested_after_ms=ms, ingested_until_ms=ms)
+        query = build(f, database="db", table="t", scope=EVERYTHING, ingested_after_ms=ms, ingested_until_ms=ms)
         assert (query.params["ingested_after_ms"], query.params["ingested_until_ms"]) == (ms, ms)
 
 
@@ -40,6 +42,6 @@ def test_landing_bounds_take_any_int64(ms: int) -> None:
 def test_landing_bounds_beyond_int64_are_refused_with_their_name(ms: object) -> None:
     f = filters(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC))
     with pytest.raises(ValueError, match=r"^ingested_after_ms must be an Int64"):
-        build_report_query(f, database="db", table="t", ingested_after_ms=ms)  # type: ignore[arg-type]
+        build_report_query(f, database="db", table="t", scope=EVERYTHING, ingested_after_ms=ms)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^ingested_until_ms must be an Int64"):
-        build_count_query(f, database="db", table="t", ingested_until_ms=ms)  # type: ignore[arg-type]
+        build_count_query(f, database="db", table="t", scope=EVERYTHING, ingested_until_ms=ms)  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
-"""`actionlog topics create` on the real broker: the six topics with the configured partitions,
-replication and size limits (the dead-letter topic 1 MiB more than the inputs, so that any input
-message fits there with our headers); a topic that exists is left as it is; a second run changes
+"""`actionlog topics create` on the real broker: the seven topics with the configured partitions,
+replication and size limits (the dead-letter and set-aside topics 1 MiB more than the inputs, so
+that any message fits there with our headers; the set-aside topic partitioned like the log); a topic that exists is left as it is; a second run changes
 nothing."""
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def create_topic(bootstrap: str, name: str, partitions: int) -> None:
     asyncio.run(go())
 
 
-def test_topics_create_makes_the_six_topics_once(env: Pipeline) -> None:
+def test_topics_create_makes_the_seven_topics_once(env: Pipeline) -> None:
     env.vars.update(
         {
             "ACTIONLOG_TOPIC_INPUT_PARTITIONS": "2",
@@ -74,7 +74,7 @@ def test_topics_create_makes_the_six_topics_once(env: Pipeline) -> None:
         }
     )
     topics = env.settings.kafka.topics
-    every = [*topics.inputs, topics.log, topics.dlq]
+    every = [*topics.inputs, topics.log, topics.dlq, topics.set_aside]
     # One input topic already exists, with another partition count: it is left as it is.
     create_topic(env.bootstrap, topics.enrollments, 1)
 
@@ -87,6 +87,7 @@ def test_topics_create_makes_the_six_topics_once(env: Pipeline) -> None:
     want[topics.enrollments] = (1, 1, None)
     want[topics.log] = (5, 1, None)
     want[topics.dlq] = (2, 1, 4 * MIB)
+    want[topics.set_aside] = (5, 1, 4 * MIB)
     assert layout(env.bootstrap, every) == want
 
     again = env.run("topics", "create")

@@ -1,7 +1,7 @@
 """`actionlog topics create` on the real broker: the seven topics with the configured partitions,
 replication and size limits (the dead-letter and set-aside topics 1 MiB more than the inputs, so
-that any message fits there with our headers; the set-aside topic partitioned like the log); a topic that exists is left as it is; a second run changes
-nothing."""
+that any message fits there with our headers; the set-aside topic partitioned like the log); a
+topic that exists is left as it is; a second run changes nothing."""
 
 from __future__ import annotations
 
@@ -12,18 +12,25 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from testkit.pipeline import Pipeline
+from testkit.pipeline import Pipeline, wait_for
 
 pytestmark = pytest.mark.integration
 
 MIB = 1024 * 1024
 
 
+UNKNOWN_TOPIC_OR_PARTITION = 3
+
+
 def layout(bootstrap: str, topics: list[str]) -> dict[str, tuple[int, int, int | None]]:
     """Per topic: (partitions, replicas of each partition, max.message.bytes when set on the
-    topic itself, None when it is the broker's default)."""
+    topic itself, None when it is the broker's default). Waits while the broker does not know a
+    topic yet (its metadata reaches the broker's caches a moment after the creation returns)."""
+    return wait_for(lambda: _layout(bootstrap, topics), timeout=30, what=f"the broker to describe {topics}")
 
-    async def go() -> dict[str, tuple[int, int, int | None]]:
+
+def _layout(bootstrap: str, topics: list[str]) -> dict[str, tuple[int, int, int | None]] | None:
+    async def go() -> dict[str, tuple[int, int, int | None]] | None:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await admin.start()
         try:
@@ -36,6 +43,8 @@ def layout(bootstrap: str, topics: list[str]) -> dict[str, tuple[int, int, int |
         limits: dict[str, int | None] = {}
         for response in responses:
             for resource in response.to_object()["resources"]:
+                if resource["error_code"] == UNKNOWN_TOPIC_OR_PARTITION:
+                    return None
                 assert resource["error_code"] == 0, resource
                 (entry,) = [c for c in resource["config_entries"] if c["config_names"] == "max.message.bytes"]
                 source = entry.get("config_source")  # DescribeConfigs v1+ (1: the topic's own); v0: is_default
@@ -43,6 +52,8 @@ def layout(bootstrap: str, topics: list[str]) -> dict[str, tuple[int, int, int |
                 limits[resource["resource_name"]] = int(entry["config_value"]) if topic_level else None
         out = {}
         for d in described:
+            if d["error_code"] == UNKNOWN_TOPIC_OR_PARTITION:
+                return None
             assert d["error_code"] == 0, d
             replicas = {len(p["replicas"]) for p in d["partitions"]}
             assert len(replicas) == 1, d

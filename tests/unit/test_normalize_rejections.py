@@ -134,6 +134,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("month 0", {"occurred_at": "2026-00-01T00:00:00Z"}, INVALID_TIMESTAMP, "occurred_at"),
     ("day 0", {"occurred_at": "2026-01-00T00:00:00Z"}, INVALID_TIMESTAMP, "occurred_at"),
     ("Feb 30", {"occurred_at": "2026-02-30T00:00:00Z"}, INVALID_TIMESTAMP, "occurred_at"),
+    ("Feb 30 leap year", {"occurred_at": "2024-02-30T00:00:00Z"}, INVALID_TIMESTAMP, "occurred_at"),
     ("Feb 29 non-leap", {"occurred_at": "2026-02-29T00:00:00Z"}, INVALID_TIMESTAMP, "occurred_at"),
     ("Feb 29 1900", {"occurred_at": "2100-02-29T00:00:00Z"}, INVALID_TIMESTAMP, "occurred_at"),
     ("Apr 31", {"occurred_at": "2026-04-31T00:00:00Z"}, INVALID_TIMESTAMP, "occurred_at"),

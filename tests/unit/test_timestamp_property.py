@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 
 from actionlog.core.record import LogRecord, Rejection
 from actionlog.processor.normalize import normalize
-from actionlog.processor.timestamps import parse_occurred_at
+from actionlog.processor.timestamps import (
+    MAX_OCCURRED_AT_MS,
+    MIN_OCCURRED_AT_MS,
+    _parse_occurred_at_uncached,
+    parse_occurred_at,
+)
 from testkit.contract import reference_ms
 
 DIGITS = st.text(st.sampled_from("0123456789"), min_size=1, max_size=12)
@@ -104,3 +109,18 @@ def test_most_generated_timestamps_are_valid() -> None:
     assert sum(seen.values()) >= 150
     assert seen[True] >= sum(seen.values()) / 2, seen
     assert seen[False] >= sum(seen.values()) / 10, seen  # and the near misses are there too
+
+
+def test_both_paths_take_the_bounds_and_refuse_past_them() -> None:
+    """The slow path (text not cached yet) and the fast one (date and tail cached) agree at the
+    edges of the accepted span, whatever an earlier test left in the caches."""
+    cases = [
+        ("1970-01-01T00:00:00.000Z", MIN_OCCURRED_AT_MS),
+        ("2299-12-31T23:59:59.999Z", MAX_OCCURRED_AT_MS),
+        ("1969-12-31T23:59:59.999Z", None),
+        ("2300-01-01T00:00:00.000Z", None),
+    ]
+    for text, want in cases:
+        assert _parse_occurred_at_uncached(text) == want, text
+        assert parse_occurred_at(text) == want, text  # now from the caches where it was valid
+        assert parse_occurred_at(text) == want, text

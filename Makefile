@@ -68,7 +68,8 @@ bench-quick: install
 	$(PY) bench/run.py --quick
 
 ## Mutation testing of the pure core with mutmut, judged by tests/unit alone (docs/testing.md).
-## Not in CI: about 40 minutes on 2 cores. One module: make mutate MUTATE='actionlog.processor.timestamps.*'
+## Not in CI: 27 minutes for timestamps, batch, catalog and export plan on 2 busy cores; the whole core
+## takes hours. One module: make mutate MUTATE='actionlog.processor.timestamps.*'
 MUTATE_VENV ?= .venv-mutate
 MUTATE_JOBS ?= 2
 MUTATE ?=

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -27,8 +28,14 @@ __all__ = ["dlq_replay", "set_aside_replay", "topics_create", "worker"]
 @click.option("--loglevel", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--sink/--no-sink", default=True, show_default=True, help="Land the event log in ClickHouse.")
 @click.option("--http/--no-http", default=True, show_default=True, help="Serve reports and /metrics.")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Normalizer processes (default ACTIONLOG_WORKER_PROCESSES, 1: in the worker's own process).",
+)
 @click.pass_context
-def worker(ctx: click.Context, loglevel: str, sink: bool, http: bool) -> None:
+def worker(ctx: click.Context, loglevel: str, sink: bool, http: bool, processes: int | None) -> None:
     """Run the worker: normalizer agent, ClickHouse sink and HTTP server (reports, /metrics)."""
     # Imported here, not at the top: Faust costs ~1 s to import and only the worker needs it.
     from actionlog.worker import run_worker
@@ -36,7 +43,10 @@ def worker(ctx: click.Context, loglevel: str, sink: bool, http: bool) -> None:
     for name in ("clickhouse_connect", "aiokafka"):
         logging.getLogger(name).propagate = True
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_worker(settings_of(ctx), loglevel=loglevel, sink=sink, http=http)
+    settings = settings_of(ctx)
+    if processes is not None:
+        settings = replace(settings, worker=replace(settings.worker, processes=processes))
+    run_worker(settings, loglevel=loglevel, sink=sink, http=http)
 
 
 @cli.group()

@@ -67,3 +67,26 @@ class Metrics:
             ["why"],
             registry=r,
         )
+
+    def normalizer_counts(self) -> dict[tuple[str, str | None], float]:
+        """The normalizer's counters, ``(attribute, label value or None) → total``: what a
+        normalizer process passes on to the process that serves ``/metrics`` (`add_counts`)."""
+        out: dict[tuple[str, str | None], float] = {}
+        for attribute, label in _NORMALIZER_COUNTERS:
+            counter: Counter = getattr(self, attribute)
+            for metric in counter.collect():
+                for sample in metric.samples:
+                    if sample.name.endswith("_total"):
+                        out[(attribute, sample.labels[label] if label else None)] = sample.value
+        return out
+
+    def add_counts(self, deltas: dict[tuple[str, str | None], float]) -> None:
+        """Add another process's counts (differences of `normalizer_counts`) to these counters."""
+        for (attribute, label), value in deltas.items():
+            if attribute in _ATTRIBUTES and value > 0:
+                counter: Counter = getattr(self, attribute)
+                (counter.labels(label) if label is not None else counter).inc(value)
+
+
+_NORMALIZER_COUNTERS = (("accepted", "type"), ("rejected", "reason"), ("produce_retries", None))
+_ATTRIBUTES = frozenset(a for a, _ in _NORMALIZER_COUNTERS)

@@ -25,7 +25,8 @@ from actionlog.core.scope import Scope
 from actionlog.query.filters import ReportFilters
 from actionlog.query.framing import Framer, RowCounter
 from actionlog.query.report import counted, framed, limits_of
-from actionlog.query.sql import MAX_PAGE_ROWS, Key, build_keys_query, build_report_query, clickhouse_format
+from actionlog.query.seek import find_keys
+from actionlog.query.sql import MAX_PAGE_ROWS, Key, build_report_query, clickhouse_format
 from actionlog.store import Store, read_all
 
 __all__ = ["MAX_PAGE_ROWS", "Cursor", "Page", "decode_cursor", "encode_cursor", "open_page"]
@@ -91,21 +92,22 @@ def open_page(
     size: int,
     cursor: Cursor | None,
     counter: RowCounter | None = None,
+    now_ms: int | None = None,
 ) -> Page:
-    """Find the page (blocking: the keys are read here) and prepare its body.
+    """Find the page (blocking: the keys are read here, `actionlog.query.seek`) and prepare its body.
 
     Args:
         filters: the request's filters (the cursor's range replaces theirs).
         size: rows per page, 1..`MAX_PAGE_ROWS`.
         cursor: where to start; None for the first page.
+        now_ms: the present (epoch ms; default: this machine's clock), where the newest rows are.
     """
     if cursor is not None:
         filters = pinned(filters, cursor)
     db, table = store.settings.database, store.settings.table
     limits = limits_of(store)
-    after = cursor.after if cursor else None
-    q = build_keys_query(filters, database=db, table=table, scope=scope, after=after, size=size + 1, limits=limits)
-    keys = [Key(int(ms), str(event_id)) for ms, event_id in store.query_rows(q.sql, q.params)]
+    now = _ms(datetime.now(UTC)) if now_ms is None else now_ms
+    keys = find_keys(store, filters, scope, after=cursor.after if cursor else None, size=size + 1, now_ms=now)
     page, more = keys[:size], len(keys) > size
     nxt = Cursor(page[-1], _ms(filters.start), _ms(filters.end)) if more else None
     body = build_report_query(filters, database=db, table=table, scope=scope, page=page, limits=limits)

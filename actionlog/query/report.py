@@ -7,21 +7,19 @@ formats them and we pass `actionlog.store.STREAM_CHUNK`-sized chunks on.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from actionlog.core.scope import Scope
 from actionlog.query.filters import ReportFilters
 from actionlog.query.framing import Framer, RowCounter
-from actionlog.query.sql import QueryLimits, build_report_query, clickhouse_format
+from actionlog.query.narrow import candidates_within
+from actionlog.query.seek import find_keys, limits_of
+from actionlog.query.sql import MAX_PAGE_ROWS, build_count_query, build_report_query, clickhouse_format
 from actionlog.store import Store, read_all
 
-__all__ = ["LandingWindow", "counted", "framed", "limits_of", "report_chunks", "report_rows"]
-
-
-def limits_of(store: Store) -> QueryLimits:
-    """The limits every report statement run on ``store`` carries (``ACTIONLOG_CLICKHOUSE_QUERY_MAX_*``)."""
-    return QueryLimits(store.settings.query_max_seconds, store.settings.query_max_memory)
+__all__ = ["LandingWindow", "count_rows", "counted", "framed", "limits_of", "report_chunks", "report_rows"]
 
 
 @dataclass(frozen=True)
@@ -37,19 +35,39 @@ def report_rows(
 ) -> Iterator[bytes]:
     """Yield the statement's raw ClickHouse output (``CSV`` or ``JSONEachRow``, no header, no framing).
 
+    A report of at most `MAX_PAGE_ROWS` rows is found the way a page is (`find_keys`), then read
+    by its keys; a longer one is one statement, narrowed by the filter keys when its filters have
+    some (`candidates_within`). A landing ``window`` (the export job) is never narrowed: a row
+    whose keys were still being written when it was read would be missed for good.
+
     Raises:
         StoreError: the store failed (before or while streaming).
     """
-    q = build_report_query(
-        filters,
-        database=store.settings.database,
-        table=store.settings.table,
-        scope=scope,
-        ingested_after_ms=window.after_ms if window else None,
-        ingested_until_ms=window.until_ms if window else None,
-        limits=limits_of(store),
-    )
+    db, table = store.settings.database, store.settings.table
+    limits = limits_of(store)
+    if window is None and filters.limit is not None and filters.limit <= MAX_PAGE_ROWS:
+        keys = find_keys(store, filters, scope, after=None, size=filters.limit, now_ms=int(time.time() * 1000))
+        q = build_report_query(filters, database=db, table=table, scope=scope, page=keys, limits=limits)
+    else:
+        q = build_report_query(
+            filters,
+            database=db,
+            table=table,
+            scope=scope,
+            ingested_after_ms=window.after_ms if window else None,
+            ingested_until_ms=window.until_ms if window else None,
+            within=None if window else candidates_within(filters, database=db, table=table, scope=scope),
+            limits=limits,
+        )
     yield from read_all(store, q.sql, q.params, clickhouse_format(filters.fmt))
+
+
+def count_rows(store: Store, filters: ReportFilters, scope: Scope) -> int:
+    """How many rows the report of ``filters`` holds for ``scope`` (``limit`` ignored)."""
+    db, table = store.settings.database, store.settings.table
+    within = candidates_within(filters, database=db, table=table, scope=scope)
+    q = build_count_query(filters, database=db, table=table, scope=scope, within=within, limits=limits_of(store))
+    return int(store.query_rows(q.sql, q.params)[0][0])
 
 
 def framed(chunks: Iterator[bytes], framer: Framer) -> Iterator[bytes]:

@@ -58,6 +58,7 @@ __all__ = [
     "build_keys_query",
     "build_report_query",
     "clickhouse_format",
+    "epoch_ms",
     "output_settings",
     "scope_condition",
 ]
@@ -199,13 +200,16 @@ def _where(
     scope: Scope,
     ingested_after_ms: int | None = None,
     ingested_until_ms: int | None = None,
+    within: Query | None = None,
 ) -> list[str]:
     clauses = scope_condition(scope, params)
+    if within is not None:
+        clauses.append(within.sql)
     if filters.start > EARLIEST:
-        params["start_ms"] = _epoch_ms(filters.start)
+        params["start_ms"] = epoch_ms(filters.start)
         clauses.append("occurred_at >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC')")
     if filters.end < LATEST:
-        params["end_ms"] = _epoch_ms(filters.end)
+        params["end_ms"] = epoch_ms(filters.end)
         clauses.append("occurred_at < fromUnixTimestamp64Milli({end_ms:Int64}, 'UTC')")
     if ingested_after_ms is not None:
         params["ingested_after_ms"] = _check_ms("ingested_after_ms", ingested_after_ms)
@@ -230,6 +234,10 @@ def _where(
         if values:
             params[param] = list(values)
             clauses.append(_in_list_ci(column, param) if folded else _in_list(column, param))
+    for name, value in within.params.items() if within is not None else ():
+        # The narrowing binds the same filter values under the same names; never others.
+        if params.setdefault(name, value) != value:
+            raise ValueError(f"parameter {name} bound twice with different values")
     return clauses or ["1"]
 
 
@@ -249,7 +257,8 @@ def _settings_clause(fmt: str, limits: QueryLimits | None) -> str:
     return f"{output_settings(fmt)}, {_final_settings(limits)}"
 
 
-def _epoch_ms(instant: datetime) -> int:
+def epoch_ms(instant: datetime) -> int:
+    """Epoch milliseconds of a timezone-aware instant (a finer fraction is cut)."""
     if not isinstance(instant, datetime) or instant.tzinfo is None:
         raise ValueError("filter bounds must be timezone-aware datetimes")
     delta = instant.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
@@ -285,6 +294,7 @@ def build_report_query(
     ingested_until_ms: int | None = None,
     page: Sequence[Key] | None = None,
     limits: QueryLimits | None = None,
+    within: Query | None = None,
 ) -> Query:
     """Build the report statement for ``filters``.
 
@@ -301,6 +311,8 @@ def build_report_query(
         page: exactly the rows of these keys (a page found by `build_keys_query`), in report
             order; ``filters.limit`` is then not applied (the keys are the page).
         limits: the statement's limits (none when None: every caller that runs it passes them).
+        within: a further condition on the log's rows that only narrows what is read (the
+            instants of `actionlog.query.narrow`); its parameters share the filters' names.
 
     Returns:
         The SQL (ending with its ``SETTINGS`` clause, no ``FORMAT``) and its parameters.
@@ -313,7 +325,7 @@ def build_report_query(
         raise ValueError(f"unknown report format {fmt!r}")
     source = qualified(database, table)
     params: dict[str, object] = {}
-    where = _where(filters, params, scope, ingested_after_ms, ingested_until_ms)
+    where = _where(filters, params, scope, ingested_after_ms, ingested_until_ms, within)
     if page is not None:
         where.extend(_page_condition(page, params))
     select = _select_list(filters, fmt, params)
@@ -342,9 +354,12 @@ def _page_condition(page: Sequence[Key], params: dict[str, object]) -> list[str]
     params["page_first_ms"] = min(k.occurred_ms for k in page)
     params["page_last_ms"] = max(k.occurred_ms for k in page)
     params["page_keys"] = [(k.occurred_ms, k.event_id) for k in page]
+    params["page_instants"] = sorted({k.occurred_ms for k in page})
     return [
         "occurred_at >= fromUnixTimestamp64Milli({page_first_ms:Int64}, 'UTC')",
         "occurred_at <= fromUnixTimestamp64Milli({page_last_ms:Int64}, 'UTC')",
+        # The instants alone let the primary key read only the page's granules.
+        "occurred_at IN arrayMap(x -> fromUnixTimestamp64Milli(x, 'UTC'), {page_instants:Array(Int64)})",
         "(toUnixTimestamp64Milli(occurred_at), event_id) IN {page_keys:Array(Tuple(Int64, String))}",
     ]
 
@@ -358,10 +373,11 @@ def build_keys_query(
     after: Key | None,
     size: int,
     limits: QueryLimits | None = None,
+    within: Query | None = None,
 ) -> Query:
     """The keys of the next ``size`` rows of the report after ``after`` (from the first row when
     None): one row ``(occurred_at epoch ms, event_id)`` each, in report order. Reads only the key
-    and filter columns.
+    and filter columns. ``within`` as in `build_report_query`.
 
     Raises:
         ValueError: bad identifier or size.
@@ -369,7 +385,7 @@ def build_keys_query(
     if not 1 <= size <= MAX_PAGE_ROWS + 1:
         raise ValueError(f"page size {size} is not within 1..{MAX_PAGE_ROWS + 1}")
     params: dict[str, object] = {"page_size": size}
-    where = _where(filters, params, scope)
+    where = _where(filters, params, scope, within=within)
     if after is not None:
         params["after_ms"] = after.occurred_ms
         params["after_id"] = after.event_id
@@ -397,17 +413,19 @@ def build_count_query(
     ingested_after_ms: int | None = None,
     ingested_until_ms: int | None = None,
     limits: QueryLimits | None = None,
+    within: Query | None = None,
 ) -> Query:
     """Build ``SELECT count()`` of the rows `build_report_query` would return (``limit`` ignored).
 
-    The result is one row with one ``UInt64``; run it with ``query_rows``.
+    The result is one row with one ``UInt64``; run it with ``query_rows``. ``within`` as in
+    `build_report_query`.
 
     Raises:
         ValueError: bad identifier or landing bound.
     """
     source = qualified(database, table)
     params: dict[str, object] = {}
-    where = _where(filters, params, scope, ingested_after_ms, ingested_until_ms)
+    where = _where(filters, params, scope, ingested_after_ms, ingested_until_ms, within)
     lines = [
         "SELECT count()",
         f"FROM {source} FINAL",

@@ -16,7 +16,10 @@ from actionlog.store.sqltext import qualified, quote_identifier
 
 __all__ = [
     "CONTENTS",
+    "FILTER_KEYS",
     "INSERT_COLUMNS",
+    "KEY_ATTRIBUTES",
+    "KEY_FAMILIES",
     "LEARNER_PARAMETERS",
     "MAX_PARTITIONS_PER_INSERT",
     "PANORAMAS",
@@ -26,6 +29,7 @@ __all__ = [
     "dimension_ddl",
     "dimension_orphans",
     "ensure_log_schema",
+    "filter_keys_ddl",
     "learner_tables",
     "log_table_ddl",
     "log_view_ddl",
@@ -39,17 +43,17 @@ VIEW_SUFFIX = "_dedup"
 
 _EXTRA = """\
     _version UInt64 MATERIALIZED toUInt64(9000000000000000) - toUInt64(toUnixTimestamp64Milli(ingested_at)),
-    INDEX idx_panorama_id panorama_id TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_panorama_name lowerUTF8(panorama_name) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_learner_id learner_id TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_email email TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_ingested_at ingested_at TYPE minmax GRANULARITY 1"""
 
-_ENGINE = """\
+#: Small granules: a report restricted to a set of instants (`FILTER_KEYS`) reads about one
+#: granule per instant, so the granule's size is what such a read costs (docs/performance.md).
+INDEX_GRANULARITY = 256
+_ENGINE = f"""\
 ENGINE = ReplacingMergeTree(_version)
 PARTITION BY toYYYYMM(occurred_at)
 ORDER BY (occurred_at, event_id)
-SETTINGS non_replicated_deduplication_window = 10000"""
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = {INDEX_GRANULARITY},
+    min_compress_block_size = 8192, max_compress_block_size = 65536"""
 
 
 class _Commands(Protocol):
@@ -116,19 +120,79 @@ def dimension_ddl(database: str, table: str, name: str) -> tuple[str, str, str]:
     return ddl, mv, backfill
 
 
+FILTER_KEYS = "filter_keys"
+"""The narrowing table ``<table>_filter_keys``: for every row landed in the log (every copy of an
+event, the losing ones too), one row per filter key it can be found by: ``k`` (a family prefix
+and the value, e.g. ``l:u-42``), its ``occurred_at``, and some attributes to pre-filter by. It
+only narrows the instants a report reads; the rows themselves always come from the log read
+with FINAL and every filter checked again (`actionlog.query.narrow`). A plain MergeTree, not a
+Replacing one: two copies of an event with different values keep both their keys.
+
+Whatever removes rows from the log (retention, erasure) removes them here too: same partitions
+(by month of ``occurred_at``); a key left behind is harmless (its row fails the re-check), a
+key missing hides its row from filtered reports, so a write into the log that bypasses the
+materialized view (``ATTACH PARTITION``, a restore) needs the backfill of `filter_keys_ddl`.
+"""
+
+#: Key families: prefix → the expression over a log row (the query side folds values the same way).
+KEY_FAMILIES: dict[str, str] = {
+    "l:": "learner_id",
+    "e:": "lowerUTF8(email)",
+    "c:": "content_id",
+    "g:": "course_group_id",
+    "p:": "panorama_id",
+    "n:": "lowerUTF8(panorama_name)",
+    "t:": "concat(action_type, '/', source)",
+}
+#: Columns of the log copied beside each key, so that combined filters and the caller's scope
+#: pre-filter the candidates with the same expressions the report uses.
+KEY_ATTRIBUTES: tuple[str, ...] = (
+    "panorama_id",
+    "panorama_name",
+    "action_type",
+    "source",
+    "content_type",
+    "course_group_id",
+)
+
+
+def filter_keys_ddl(database: str, table: str) -> tuple[str, str, str]:
+    """(table DDL, materialized view DDL, backfill INSERT) of `FILTER_KEYS`. Empty values (a
+    row of the main site has no panorama) get no key: no filter value is empty."""
+    log = qualified(database, table)
+    target = qualified(database, f"{table}_{FILTER_KEYS}")
+    view = qualified(database, f"{table}_{FILTER_KEYS}_mv")
+    attributes = ",\n    ".join(f"{c} LowCardinality(String)" for c in KEY_ATTRIBUTES)
+    ddl = (
+        f"CREATE TABLE IF NOT EXISTS {target}\n(\n    k String,\n"
+        "    occurred_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),\n"
+        f"    {attributes}\n)\n"
+        "ENGINE = MergeTree\nPARTITION BY toYYYYMM(occurred_at)\nORDER BY (k, occurred_at)\n"
+    )
+    keys = ", ".join(f"concat('{prefix}', {expr})" for prefix, expr in KEY_FAMILIES.items())
+    select = (
+        f"SELECT k, occurred_at, {', '.join(KEY_ATTRIBUTES)}\nFROM {log}\n"
+        f"ARRAY JOIN arrayFilter(x -> length(x) > 2, [{keys}]) AS k"
+    )
+    mv = f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view} TO {target} AS\n{select}\n"
+    return ddl, mv, f"INSERT INTO {target}\n{select}\n"
+
+
 class _Reads(_Commands, Protocol):
     def query_rows(self, sql: str, parameters: dict[str, object] | None = None) -> list[tuple[object, ...]]: ...
 
 
 def ensure_log_schema(store: _Reads, database: str, table: str) -> None:
-    """Create the database, the log table, the analysts' view and the dimension tables with their
-    materialized views if missing (idempotent). A dimension created on a log that already holds
-    rows is filled from it once (rows landing meanwhile may be counted twice: they collapse)."""
+    """Create the database, the log table, the analysts' view, the dimension tables and the filter
+    keys with their materialized views if missing (idempotent). A table created beside a log that
+    already holds rows is filled from it once, after its view exists (rows landing meanwhile may
+    be written twice: dimensions collapse them, and a key twice is the same key)."""
     store.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database, 'database')}")
     store.command(log_table_ddl(database, table))
     store.command(log_view_ddl(database, table))
-    for name in _DIMENSIONS:
-        ddl, mv, backfill = dimension_ddl(database, table, name)
+    followers = {name: dimension_ddl(database, table, name) for name in _DIMENSIONS}
+    followers[FILTER_KEYS] = filter_keys_ddl(database, table)
+    for name, (ddl, mv, backfill) in followers.items():
         exists = store.query_rows(
             "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {name:String}",
             {"db": database, "name": f"{table}_{name}_mv"},

@@ -22,8 +22,7 @@ from actionlog.core.metrics import Metrics
 from actionlog.query.filters import ReportFilters, parse_report_params
 from actionlog.query.framing import RowCounter, content_type, download_filename
 from actionlog.query.pages import MAX_PAGE_ROWS, Cursor, decode_cursor, encode_cursor, open_page
-from actionlog.query.report import limits_of, report_chunks
-from actionlog.query.sql import build_count_query
+from actionlog.query.report import count_rows, report_chunks
 from actionlog.store.pool import StorePool
 from actionlog.web.context import HTTP_KEY, METRICS_KEY, POOL_KEY, PRINCIPAL, ROWS
 from actionlog.web.streaming import error_response, json_response, query_params, store_error_response, stream_chunks
@@ -156,14 +155,7 @@ async def count(request: web.Request) -> web.StreamResponse:
 
     def run() -> int:
         with pool.client(wait=10) as store:
-            q = build_count_query(
-                filters,
-                database=store.settings.database,
-                table=store.settings.table,
-                scope=principal.scope,
-                limits=limits_of(store),
-            )
-            return int(store.query_rows(q.sql, q.params)[0][0])
+            return count_rows(store, filters, principal.scope)
 
     try:
         rows = await asyncio.to_thread(run)

@@ -1,7 +1,9 @@
-"""``actionlog worker``: one process running the normalizer, the sink and the HTTP server.
+"""``actionlog worker``: the normalizer, the sink and the HTTP server.
 
 The normalizer is the Faust agent (default) or the same step on a plain aiokafka consumer
 (``ACTIONLOG_PROCESSOR_ENGINE=aiokafka``, run without Faust under a small asyncio supervisor).
+It runs in the worker's own process, or, with ``ACTIONLOG_WORKER_PROCESSES=N`` (N > 1), in N
+normalizer processes the worker starts and keeps running (`actionlog.worker.processes`).
 
 With the embedded store, the worker that holds it (`actionlog.store.holder.StoreLock`) lands
 the log, serves HTTP and answers local clients on a loopback listener; a second worker started
@@ -11,16 +13,11 @@ on the same store finds it held by a worker and only normalizes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import threading
 import time
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
 
-import faust
 from aiokafka.errors import KafkaError
 
 from actionlog.access.guard import ensure_access_schema, registry
@@ -30,8 +27,6 @@ from actionlog.core.metrics import Metrics
 from actionlog.core.settings import Settings
 from actionlog.kafka.failures import explained
 from actionlog.kafka.topics import align_retention, ensure_topics
-from actionlog.processor.aiokafka_engine import KafkaNormalizer
-from actionlog.processor.faust_engine import create_app
 from actionlog.sink.health import SinkHealth
 from actionlog.sink.landing import ClickHouseSink
 from actionlog.store.clickhouse import ClickHouseStore
@@ -42,6 +37,8 @@ from actionlog.store.pool import StorePool
 from actionlog.store.schema import apply_retention, ensure_log_schema
 from actionlog.web.app import build_local_app, build_public_app
 from actionlog.web.server import HttpServer
+from actionlog.worker.engines import Service, run_normalizer
+from actionlog.worker.processes import normalizers
 
 __all__ = ["run_worker"]
 
@@ -52,8 +49,6 @@ STORE_WAIT = 120.0
 #: Concurrent store clients of local clients (the CLI through the loopback listener); downloads
 #: have their own (``ACTIONLOG_HTTP_MAX_DOWNLOADS``), so neither waits for the other.
 LOCAL_CLIENTS = 4
-
-Service = Callable[[], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -197,41 +192,6 @@ def _services(
     return services
 
 
-def _crash_on_error(app: faust.App, name: str, factory: Service) -> Callable[[], Any]:
-    async def run() -> None:
-        try:
-            await factory()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the worker must not limp on without one of its parts
-            log.exception("%s crashed", name)
-            await app.crash(exc)
-
-    run.__name__ = f"run_{name}"
-    return run
-
-
-async def run_plain(services: dict[str, Service], normalizer: Service) -> None:
-    """The aiokafka engine: normalizer, sink and HTTP as tasks; SIGTERM/SIGINT stop them all."""
-    factories = {**services, "normalizer": normalizer}
-    tasks = {asyncio.create_task(f(), name=name): name for name, f in factories.items()}
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-    failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception() is not None]
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    if failed:
-        raise failed[0].exception()  # type: ignore[misc]
-    log.info("worker stopped")
-
-
 def _hold_store(settings: Settings) -> StoreLock | None:
     """Take the embedded store's lock, waiting (bounded, logged) for a CLI command to let go.
 
@@ -290,17 +250,11 @@ def run_worker(settings: Settings, *, loglevel: str = "info", sink: bool = True,
             if http:
                 _check_tokens(settings, stores)
         metrics = Metrics()
-        codec = AvroCodec()
-        services = _services(settings, metrics, codec, stores, lock, http)
-        if settings.processor.engine == "aiokafka":
-            asyncio.run(run_plain(services, lambda: KafkaNormalizer(settings, metrics, codec).run()))
-            return
-        asyncio.set_event_loop(asyncio.new_event_loop())
-        app = create_app(settings, metrics, codec)
-        for name, factory in services.items():
-            app.task(_crash_on_error(app, name, factory))
-        worker: Any = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-        worker.execute_from_commandline()
+        services = _services(settings, metrics, AvroCodec(), stores, lock, http)
+        separate = settings.worker.processes > 1
+        if separate:
+            services["normalizers"] = normalizers(settings, metrics, loglevel)
+        run_normalizer(settings, metrics, services, loglevel=loglevel, normalize=not separate)
     finally:
         if stores is not None:
             stores.close()

@@ -45,6 +45,7 @@ PURE = (
     "actionlog.store.codes",
     "actionlog.query.filters",
     "actionlog.query.sql",
+    "actionlog.query.narrow",
     "actionlog.query.framing",
     "actionlog.query.export.plan",
     "actionlog.store.schema",

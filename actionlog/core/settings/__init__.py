@@ -17,7 +17,13 @@ from actionlog.core.settings.clickhouse import ClickHouseSettings
 from actionlog.core.settings.kafka import KafkaSettings, TopicSettings
 from actionlog.core.settings.kafka_security import KafkaSecurity
 from actionlog.core.settings.privacy import PrivacySettings
-from actionlog.core.settings.stages import ExportSettings, HttpSettings, ProcessorSettings, SinkSettings
+from actionlog.core.settings.stages import (
+    ExportSettings,
+    HttpSettings,
+    ProcessorSettings,
+    SinkSettings,
+    WorkerSettings,
+)
 
 __all__ = [
     "ClickHouseSettings",
@@ -30,6 +36,7 @@ __all__ = [
     "Settings",
     "SinkSettings",
     "TopicSettings",
+    "WorkerSettings",
 ]
 
 
@@ -45,6 +52,7 @@ class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     clickhouse: ClickHouseSettings = field(default_factory=ClickHouseSettings)
     processor: ProcessorSettings = field(default_factory=ProcessorSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
     sink: SinkSettings = field(default_factory=SinkSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     export: ExportSettings = field(default_factory=ExportSettings)
@@ -59,6 +67,7 @@ class Settings:
             kafka=KafkaSettings.from_env(env),
             clickhouse=ClickHouseSettings.from_env(env),
             processor=ProcessorSettings.from_env(env),
+            worker=WorkerSettings.from_env(env),
             sink=SinkSettings.from_env(env),
             http=HttpSettings.from_env(env),
             export=ExportSettings.from_env(env),

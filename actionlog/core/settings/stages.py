@@ -29,6 +29,23 @@ class ProcessorSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """The ``actionlog worker`` command (``ACTIONLOG_WORKER_*``).
+
+    Attributes:
+        processes: normalizer processes. 1: the worker normalizes in its own process. N > 1: it
+            starts N normalizer processes (each joins the input group) and itself only lands
+            the log and serves HTTP, so that normalizing uses every core.
+    """
+
+    processes: int = 1
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WorkerSettings:
+        return cls(processes=e.integer(env, "ACTIONLOG_WORKER_PROCESSES", cls.processes, maximum=64))
+
+
+@dataclass(frozen=True)
 class SinkSettings:
     """The ClickHouse sink (``ACTIONLOG_SINK_*``): batches bounded by rows and by time."""
 

@@ -1,0 +1,218 @@
+"""Narrowing a filtered report to the instants it needs to read (docs/performance.md#reports).
+
+The log is ordered by time, so a filter on a learner, a content, a course group, a panorama or a
+type and source, over a long range, would read every granule. The filter keys table
+(`actionlog.store.schema.FILTER_KEYS`, ordered by key then time) answers instead *at which
+instants* rows with those keys landed. The report then reads the log with FINAL only at those
+instants (``occurred_at IN …``, a condition on the sorting key's first column, so the primary
+key prunes to about one granule per instant), with every filter checked again after FINAL.
+
+Why no row is ever wrong or missing:
+
+* every copy of an event, the one FINAL keeps too, has its keys, and every copy of an event has
+  the same ``occurred_at``: the instants of the matching rows are among the candidates, and FINAL
+  sees all copies of each event it reads, so it keeps the row a full read would keep;
+* the candidates are pre-filtered with the very expressions of the report (type, source, content
+  type, course group, panorama, the caller's scope) over the copy's own values, so the kept copy
+  of a matching event always passes; a losing copy's keys only add instants whose rows then fail
+  the re-check;
+* the newest ``n`` candidates are read first; the caller asks for the next ones (strictly older)
+  while a page is not full and candidates remain.
+
+Every statement carries the caller's scope (`actionlog.query.sql.scope_condition`), this one too.
+Pure: statements only; `actionlog.query.seek` runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from actionlog.core.scope import Scope
+from actionlog.query.filters import EARLIEST, LATEST, ReportFilters
+from actionlog.query.sql import Query, QueryLimits, epoch_ms, scope_condition
+from actionlog.store.schema import FILTER_KEYS
+from actionlog.store.sqltext import qualified, settings_clause
+
+__all__ = ["MAX_KEYS_READ_IN_ORDER", "candidates_query", "candidates_within", "drives", "instants_within"]
+
+#: Up to this many keys, each is read newest first on its own (``UNION ALL``), which stops after
+#: ``n`` rows per key; beyond, one read of all their key rows, sorted.
+MAX_KEYS_READ_IN_ORDER = 64
+
+
+@dataclass(frozen=True)
+class _Family:
+    """Keys a filter's values are found by: (prefix, whether the value is lower-cased) pairs."""
+
+    param: str
+    prefixes: tuple[tuple[str, bool], ...]
+
+
+_LEARNERS = _Family("learners", (("l:", False), ("e:", True)))
+_CONTENTS = _Family("contents", (("c:", False),))
+_GROUPS = _Family("course_groups", (("g:", False),))
+_PANORAMAS = _Family("panoramas", (("p:", False), ("n:", True)))
+
+
+def _families(filters: ReportFilters, scope: Scope) -> list[tuple[_Family, list[str]]]:
+    """The key families of these filters, the most selective first (a learner has fewer rows
+    than a content, a content than a course group, …); the scope's panoramas last."""
+    out: list[tuple[_Family, list[str]]] = []
+    for family, values in (
+        (_LEARNERS, filters.learners),
+        (_CONTENTS, filters.contents),
+        (_GROUPS, filters.course_groups),
+        (_PANORAMAS, filters.panoramas),
+    ):
+        if values:
+            out.append((family, list(values)))
+    if filters.types and filters.sources:
+        pairs = [f"{t}/{s}" for t in filters.types for s in filters.sources]
+        out.append((_Family("type_sources", (("t:", False),)), pairs))
+    if scope.panoramas is not None:
+        out.append((_Family("scope_keys", (("p:", False),)), sorted(scope.panoramas)))
+    return out
+
+
+def drives(filters: ReportFilters, scope: Scope) -> bool:
+    """Whether the report can be narrowed by its keys (else it reads the log by time)."""
+    return bool(_families(filters, scope))
+
+
+def _key_expressions(family: _Family, values: list[str], params: dict[str, object], tag: str) -> list[str]:
+    exprs = []
+    for i, value in enumerate(values):
+        name = f"nk_{tag}{i}"
+        params[name] = value
+        for prefix, folded in family.prefixes:
+            value_sql = f"lowerUTF8({{{name}:String}})" if folded else f"{{{name}:String}}"
+            exprs.append(f"concat('{prefix}', {value_sql})")
+    return exprs
+
+
+def _attributes(filters: ReportFilters, scope: Scope, params: dict[str, object]) -> list[str]:
+    """The report's own conditions on the columns the keys carry (same expressions, so a copy
+    that matches the report matches these)."""
+    clauses = scope_condition(scope, params)
+    if filters.panoramas:
+        params["panoramas"] = list(filters.panoramas)
+        clauses.append(
+            "(has({panoramas:Array(String)}, panorama_id)"
+            " OR has(arrayMap(x -> lowerUTF8(x), {panoramas:Array(String)}), lowerUTF8(panorama_name)))"
+        )
+    for param, values, column in (
+        ("types", filters.types, "action_type"),
+        ("sources", filters.sources, "source"),
+        ("course_groups", filters.course_groups, "course_group_id"),
+    ):
+        if values:
+            params[param] = list(values)
+            clauses.append(f"has({{{param}:Array(String)}}, {column})")
+    if filters.content_types:
+        params["content_types"] = list(filters.content_types)
+        clauses.append("has(arrayMap(x -> lowerUTF8(x), {content_types:Array(String)}), lowerUTF8(content_type))")
+    return clauses
+
+
+def _range(filters: ReportFilters, params: dict[str, object], upto_ms: int | None) -> list[str]:
+    clauses = []
+    if filters.start > EARLIEST:
+        params["start_ms"] = epoch_ms(filters.start)
+        clauses.append("occurred_at >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC')")
+    if filters.end < LATEST:
+        params["end_ms"] = epoch_ms(filters.end)
+        clauses.append("occurred_at < fromUnixTimestamp64Milli({end_ms:Int64}, 'UTC')")
+    if upto_ms is not None:
+        params["upto_ms"] = upto_ms
+        clauses.append("occurred_at <= fromUnixTimestamp64Milli({upto_ms:Int64}, 'UTC')")
+    return clauses
+
+
+def _source(database: str, table: str) -> str:
+    return qualified(database, f"{table}_{FILTER_KEYS}")
+
+
+def _plan(
+    filters: ReportFilters, scope: Scope, params: dict[str, object], database: str, table: str, upto_ms: int | None
+) -> tuple[list[str], list[str]] | None:
+    """(driving key expressions, conditions every candidate row meets) or None (no family)."""
+    families = _families(filters, scope)
+    if not families:
+        return None
+    (driver, values), rest = families[0], families[1:]
+    keys = _key_expressions(driver, values, params, "a")
+    conditions = [*_range(filters, params, upto_ms), *_attributes(filters, scope, params)]
+    # A second family with few rows (a content under a learner) is intersected here; the others
+    # are attributes above (course group, panorama, scope) or re-checked by the report.
+    thin = [(f, v) for f, v in rest if f is _CONTENTS]
+    if thin:
+        second = _key_expressions(thin[0][0], thin[0][1], params, "b")
+        within = " AND ".join(_range(filters, params, upto_ms)) or "1"
+        conditions.append(
+            f"occurred_at IN (SELECT occurred_at FROM {_source(database, table)}"
+            f" WHERE k IN ({', '.join(second)}) AND {within})"
+        )
+    return keys, conditions
+
+
+def candidates_query(
+    filters: ReportFilters,
+    *,
+    database: str,
+    table: str,
+    scope: Scope,
+    upto_ms: int | None,
+    n: int,
+    limits: QueryLimits | None = None,
+) -> Query | None:
+    """The newest ``n`` distinct instants (epoch ms, newest first) at or before ``upto_ms`` (None:
+    the range's end) at which rows that may match ``filters`` landed; None when no key family
+    narrows these filters. ``limits`` as in `actionlog.query.sql.build_report_query`."""
+    if n < 1:
+        raise ValueError(f"n must be positive, not {n}")
+    params: dict[str, object] = {"n": n}
+    plan = _plan(filters, scope, params, database, table, upto_ms)
+    if plan is None:
+        return None
+    keys, conditions = plan
+    source = _source(database, table)
+    where = " AND ".join(conditions)
+    if len(keys) <= MAX_KEYS_READ_IN_ORDER:
+        # Each key's newest n *distinct* instants (a re-sent event has its keys twice): the newest
+        # n of their union are then the newest n of all, and fewer than n means every key is done.
+        parts = [
+            f"(SELECT DISTINCT occurred_at FROM {source} WHERE k = {key}{' AND ' + where if where else ''}"
+            " ORDER BY occurred_at DESC LIMIT {n:UInt64})"
+            for key in keys
+        ]
+        inner = "\n    UNION ALL\n    ".join(parts)
+        sql = f"SELECT DISTINCT toUnixTimestamp64Milli(occurred_at) AS t FROM (\n    {inner}\n)"
+    else:
+        sql = (
+            f"SELECT DISTINCT toUnixTimestamp64Milli(occurred_at) AS t FROM {source}\n"
+            f"WHERE k IN ({', '.join(keys)}){' AND ' + where if where else ''}"
+        )
+    tail = f"\nSETTINGS {settings_clause(limits.settings())}" if limits is not None else ""
+    return Query(f"{sql}\nORDER BY t DESC\nLIMIT {{n:UInt64}}{tail}", params)
+
+
+def candidates_within(filters: ReportFilters, *, database: str, table: str, scope: Scope) -> Query | None:
+    """A condition on the log's rows: ``occurred_at`` is an instant of *any* candidate (a
+    subquery, for a whole report or a count); None when no key family narrows these filters."""
+    params: dict[str, object] = {}
+    plan = _plan(filters, scope, params, database, table, None)
+    if plan is None:
+        return None
+    keys, conditions = plan
+    where = "".join(f" AND {c}" for c in conditions)
+    sql = f"occurred_at IN (SELECT occurred_at FROM {_source(database, table)} WHERE k IN ({', '.join(keys)}){where})"
+    return Query(sql, params)
+
+
+def instants_within(instants_ms: Sequence[int]) -> Query:
+    """A condition on the log's rows: ``occurred_at`` is one of these instants (epoch ms)."""
+    return Query(
+        "occurred_at IN arrayMap(x -> fromUnixTimestamp64Milli(x, 'UTC'), {within_ms:Array(Int64)})",
+        {"within_ms": list(instants_ms)},
+    )

@@ -166,6 +166,20 @@ class Pipeline:
     def worker_log(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("worker-*.log")))
 
+    @staticmethod
+    def normalizer_pids(proc: subprocess.Popen[bytes]) -> list[int]:
+        """Pids of the normalizer processes a worker started (``ACTIONLOG_WORKER_PROCESSES`` > 1)."""
+        pids = []
+        for children in Path(f"/proc/{proc.pid}/task").glob("*/children"):
+            for pid in children.read_text().split():
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue  # gone meanwhile
+                if b"multiprocessing.spawn" in cmdline and b"resource_tracker" not in cmdline:
+                    pids.append(int(pid))
+        return sorted(pids)
+
     def kill9(self, proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)

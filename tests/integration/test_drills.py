@@ -6,6 +6,7 @@ the published events, each once, with the right values.
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -64,6 +65,32 @@ def test_kill_9_worker_five_times_while_100k_events_flow(env: Pipeline, engine: 
     publisher.join_ok()
     rows = wait_landed(env, len(gens))
     assert_exactly_once(rows, gens)
+
+
+@pytest.mark.parametrize("engine", ["faust", "aiokafka"])
+def test_kill_9_of_a_normalizer_process_while_events_flow(env: Pipeline, engine: str) -> None:
+    env.vars["ACTIONLOG_PROCESSOR_ENGINE"] = engine
+    gens = drill_events(30_000, seed=16 if engine == "faust" else 26)
+    worker = env.start_worker("--processes", "2")
+    env.wait_http()
+    children = wait_for(lambda: len(pids := env.normalizer_pids(worker)) == 2 and pids, what="two normalizers")
+    publisher = Publisher(env, gens, chunk=2000, pause=0.3)
+    publisher.start()
+    rng = random.Random(20261130)
+    for _ in range(3):
+        time.sleep(rng.uniform(1.0, 4.0))  # a random moment, not a synchronization
+        before = set(children)
+        os.kill(rng.choice(children), signal.SIGKILL)
+        # The worker starts it again: two normalizers, one of them new.
+        children = wait_for(
+            lambda b=before: len(pids := env.normalizer_pids(worker)) == 2 and set(pids) != b and pids,
+            what="the killed normalizer to be replaced",
+        )
+    publisher.join_ok()
+    rows = wait_landed(env, len(gens))
+    assert_exactly_once(rows, gens)
+    assert env.worker_log().count("exited with -9") == 3
+    assert worker.poll() is None  # the worker itself never stopped
 
 
 def test_broker_restart_mid_stream(env: Pipeline, local_broker: LocalBroker | None) -> None:

@@ -32,6 +32,7 @@ from actionlog.store import read_all
 from actionlog.store.clickhouse import ClickHouseStore
 from actionlog.store.schema import FILTER_KEYS, ensure_log_schema
 from actionlog.store.sqltext import qualified
+from testkit.recording import Recording
 
 pytestmark = pytest.mark.integration
 
@@ -94,36 +95,6 @@ SELECT event_id, occurred_at, action_type, source, 'u-4', 'learner.4@example.com
     kafka_topic, kafka_partition, kafka_offset
 FROM {table} WHERE (learner_id = 'u-3' OR content_id = 'c-7') AND cityHash64(event_id) % 4 = 0""",
     ]
-
-
-class Recording:
-    """A store that records every statement it runs (for the scope check)."""
-
-    def __init__(self, store: ClickHouseStore) -> None:
-        self.store = store
-        self.settings = store.settings
-        self.statements: list[str] = []
-
-    @property
-    def log_table(self) -> str:
-        return self.store.log_table
-
-    def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        self.statements.append(sql)
-        return self.store.query_rows(sql, parameters)
-
-    def stream(self, sql: str, parameters: dict[str, Any], fmt: str) -> Any:
-        self.statements.append(sql)
-        return self.store.stream(sql, parameters, fmt)
-
-    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
-        raise AssertionError("a report changes nothing")
-
-    def clock_ms(self) -> int:
-        return self.store.clock_ms()
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +173,7 @@ def lines(body: bytes) -> list[bytes]:
 @pytest.mark.parametrize(("shape", "scope"), CASES)
 def test_the_same_rows_as_the_plain_statement(store: ClickHouseStore, shape: str, scope: str) -> None:
     who = SCOPES[scope]
-    rec = Recording(store)
+    rec = Recording(store)  # type: ignore[arg-type]
     want = plain(store, filters_of(shape), who)
     if shape in ("learner id", "content", "panorama id", "no filter") and scope == "admin":
         assert len(lines(want)) > 100  # the oracle has something to compare with
@@ -230,8 +201,12 @@ def test_the_same_rows_as_the_plain_statement(store: ClickHouseStore, shape: str
     q = build_count_query(filters_of(shape), database=s.database, table=s.table, scope=who)
     assert count_rows(rec, filters_of(shape), who) == int(store.query_rows(q.sql, q.params)[0][0]) == len(seen)  # type: ignore[arg-type]
     if who.limited:
-        unscoped = [sql for sql in rec.statements if "has({scope_panoramas:Array(String)}, panorama_id)" not in sql]
+        scoped = "has({scope_panoramas:Array(String)}, panorama_id)"
+        unscoped = [st.sql for st in rec.statements if scoped not in st.sql]
         assert not unscoped, unscoped[0]
+        # A candidates statement of the filter keys is scoped in each of its reads of them.
+        for st in rec.statements:
+            assert st.sql.count(scoped) >= st.sql.count("_filter_keys"), st.sql
 
 
 def test_the_traps_are_there(store: ClickHouseStore) -> None:

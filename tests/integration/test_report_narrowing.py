@@ -200,6 +200,8 @@ def test_the_same_rows_as_the_plain_statement(store: ClickHouseStore, shape: str
     s = store.settings
     q = build_count_query(filters_of(shape), database=s.database, table=s.table, scope=who)
     assert count_rows(rec, filters_of(shape), who) == int(store.query_rows(q.sql, q.params)[0][0]) == len(seen)  # type: ignore[arg-type]
+    for st in rec.statements:  # the limits of every report statement (issue 11), these too
+        assert "readonly = 1" in st.sql.rsplit("SETTINGS", 1)[-1], st.sql
     if who.limited:
         scoped = "has({scope_panoramas:Array(String)}, panorama_id)"
         unscoped = [st.sql for st in rec.statements if scoped not in st.sql]

@@ -10,6 +10,7 @@ import pytest
 from actionlog.core.scope import Scope
 from actionlog.core.settings import ClickHouseSettings
 from actionlog.query.filters import parse_report_params
+from actionlog.query.narrow import candidates_query
 from actionlog.query.report import limits_of
 from actionlog.query.sql import QueryLimits, build_count_query, build_keys_query, build_report_query
 
@@ -25,7 +26,9 @@ def test_the_limits_end_the_statement(fmt: str) -> None:
         build_report_query(filters, **WHERE, limits=limits),  # type: ignore[arg-type]
         build_count_query(filters, **WHERE, limits=limits),  # type: ignore[arg-type]
         build_keys_query(filters, **WHERE, after=None, size=10, limits=limits),  # type: ignore[arg-type]
+        candidates_query(filters, **WHERE, upto_ms=None, n=10, limits=limits),  # type: ignore[arg-type]
     ):
+        assert query is not None
         settings = query.sql.rsplit("SETTINGS ", 1)[1]
         assert "max_execution_time = 12.5, max_memory_usage = 3145728, readonly = 1" in settings
         assert "{" not in settings  # constants of ours, never parameters

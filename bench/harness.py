@@ -83,5 +83,5 @@ def loadavg() -> str:
 
 def engine_switch() -> tuple[str, ...]:
     """The normalizer engines to measure: both when settings know ACTIONLOG_PROCESSOR_ENGINE."""
-    text = (ROOT / "actionlog" / "settings.py").read_text()
+    text = "".join(p.read_text() for p in (ROOT / "actionlog" / "core" / "settings").glob("*.py"))
     return ("faust", "aiokafka") if "ACTIONLOG_PROCESSOR_ENGINE" in text else ()

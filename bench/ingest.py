@@ -102,11 +102,13 @@ def run_e2e(
     payload: list[Message],
     *,
     workers: int = 1,
+    processes: int = 1,
     engine: str | None = None,
     profile: Path | None = None,
     timeout: float = 900,
 ) -> dict[str, Any]:
-    """Pre-load ``payload``, start ``workers`` workers, time until every event is in the report.
+    """Pre-load ``payload``, start ``workers`` workers (the first with ``processes`` normalizer
+    processes, ``ACTIONLOG_WORKER_PROCESSES``), time until every event is in the report.
 
     Times are taken from the first worker's start and from the first event accepted (metrics
     polled every 0.1 s on the worker that holds the store and lands everything).
@@ -115,9 +117,13 @@ def run_e2e(
     ns = Namespace(
         broker.bootstrap,
         tmp / f"ns-{uuid.uuid4().hex[:8]}",
-        vars={"ACTIONLOG_METRICS_PUBLIC": "1", **({"ACTIONLOG_PROCESSOR_ENGINE": engine} if engine else {})},
+        vars={
+            "ACTIONLOG_METRICS_PUBLIC": "1",
+            "ACTIONLOG_WORKER_PROCESSES": str(processes),
+            **({"ACTIONLOG_PROCESSOR_ENGINE": engine} if engine else {}),
+        },
     )
-    say(f"e2e {engine or 'default'} x{workers}: pre-loading {n:,} events")
+    say(f"e2e {engine or 'default'} x{workers} worker(s), {processes} process(es): pre-loading {n:,} events")
     load_s = preload(ns, payload)
     say(f"  pre-loaded in {load_s:.1f}s; bare consumer ceiling...")
     ceiling = bare_consumer(ns, n)
@@ -158,6 +164,7 @@ def run_e2e(
         if profiler is not None:
             profiler.stop()
         cpu = [cpu_seconds(p.pid) for p in ns.workers]
+        cpu_normalizers = [cpu_seconds(pid) for p in ns.workers for pid in ns.normalizer_pids(p)]
         broker_cpu = cpu_seconds(broker.pid() or 0) - broker_cpu0
         metrics = scrape(url)
     finally:
@@ -168,6 +175,8 @@ def run_e2e(
     result = {
         "engine": engine or "default",
         "workers": workers,
+        "processes": processes,
+        "normalizer_cpu_s": cpu_normalizers,
         "n": n,
         "seconds_from_start": wall,
         "seconds_from_first": done - first,

@@ -148,7 +148,8 @@ def _plan(
     thin = [(f, v) for f, v in rest if f is _CONTENTS]
     if thin:
         second = _key_expressions(thin[0][0], thin[0][1], params, "b")
-        within = " AND ".join(_range(filters, params, upto_ms)) or "1"
+        # Scoped as well: a read of the keys never reaches beyond the caller's panoramas.
+        within = " AND ".join([*_range(filters, params, upto_ms), *scope_condition(scope, params)]) or "1"
         conditions.append(
             f"occurred_at IN (SELECT occurred_at FROM {_source(database, table)}"
             f" WHERE k IN ({', '.join(second)}) AND {within})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 from actionlog.core.errors import StoreError, StoreUnavailable
@@ -30,6 +31,7 @@ class StorePool:
         self._free: list[ClickHouseStore] = []
         self._slots = threading.BoundedSemaphore(size)
         self._lock = threading.Lock()
+        self._closed = False
         self.size = size
 
     @contextlib.contextmanager
@@ -57,11 +59,25 @@ class StorePool:
         finally:
             if store is not None:
                 with self._lock:
-                    self._free.append(store)
+                    keep = not self._closed
+                    if keep:
+                        self._free.append(store)
+                if not keep:
+                    store.close()  # returned after close(): nobody else would close it
             self._slots.release()
 
-    def close(self) -> None:
+    def close(self, wait: float = 10.0) -> None:
+        """Close every client: the free ones now, one in use when it is returned. Waits up to
+        ``wait`` seconds for those in use (an embedded engine is let go only once all are closed)."""
+        with self._lock:
+            self._closed = True
+        deadline = time.monotonic() + wait
+        taken = 0
+        while taken < self.size and self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            taken += 1
         with self._lock:
             free, self._free = self._free, []
         for store in free:
             store.close()
+        for _ in range(taken):
+            self._slots.release()

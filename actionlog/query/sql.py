@@ -353,14 +353,17 @@ def _page_condition(page: Sequence[Key], params: dict[str, object]) -> list[str]
         return ["0"]
     params["page_first_ms"] = min(k.occurred_ms for k in page)
     params["page_last_ms"] = max(k.occurred_ms for k in page)
-    params["page_keys"] = [(k.occurred_ms, k.event_id) for k in page]
+    # Two arrays, not one of tuples: parameters may travel as JSON (a local client of a worker),
+    # where a tuple becomes a list that ClickHouse does not parse as a tuple.
+    params["page_ms"] = [k.occurred_ms for k in page]
+    params["page_ids"] = [k.event_id for k in page]
     params["page_instants"] = sorted({k.occurred_ms for k in page})
     return [
         "occurred_at >= fromUnixTimestamp64Milli({page_first_ms:Int64}, 'UTC')",
         "occurred_at <= fromUnixTimestamp64Milli({page_last_ms:Int64}, 'UTC')",
         # The instants alone let the primary key read only the page's granules.
         "occurred_at IN arrayMap(x -> fromUnixTimestamp64Milli(x, 'UTC'), {page_instants:Array(Int64)})",
-        "(toUnixTimestamp64Milli(occurred_at), event_id) IN {page_keys:Array(Tuple(Int64, String))}",
+        "(toUnixTimestamp64Milli(occurred_at), event_id) IN arrayZip({page_ms:Array(Int64)}, {page_ids:Array(String)})",
     ]
 
 

@@ -33,7 +33,7 @@ from actionlog.query.filters import MULTI_KEYS, parse_report_params
 from actionlog.query.report import report_chunks
 from actionlog.query.sql import build_count_query, build_report_query
 from actionlog.store.clickhouse import ClickHouseStore
-from actionlog.store.schema import DIMENSIONS
+from actionlog.store.schema import DIMENSIONS, FILTER_KEYS
 from actionlog.web.reports import REPORT_PATH
 from testkit.rows import land
 from testkit.served import Served, ServedStore
@@ -128,7 +128,7 @@ TABLES = sorted(
     [
         "content_actions_log",
         "content_actions_log_dedup",
-        *(f"content_actions_log_{d}{mv}" for d in DIMENSIONS for mv in ("", "_mv")),
+        *(f"content_actions_log_{d}{mv}" for d in (*DIMENSIONS, FILTER_KEYS) for mv in ("", "_mv")),
     ]
 )
 

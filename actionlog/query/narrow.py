@@ -213,7 +213,10 @@ def candidates_within(filters: ReportFilters, *, database: str, table: str, scop
 
 def instants_within(instants_ms: Sequence[int]) -> Query:
     """A condition on the log's rows: ``occurred_at`` is one of these instants (epoch ms)."""
+    # The sorting key's own column under a monotonic function against a set: the primary key
+    # prunes to about one granule per instant. (``occurred_at IN arrayMap(...)`` is a function of
+    # the parameter the index cannot see through: it read every granule, 150x slower.)
     return Query(
-        "occurred_at IN arrayMap(x -> fromUnixTimestamp64Milli(x, 'UTC'), {within_ms:Array(Int64)})",
+        "toUnixTimestamp64Milli(occurred_at) IN {within_ms:Array(Int64)}",
         {"within_ms": list(instants_ms)},
     )

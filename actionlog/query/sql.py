@@ -361,8 +361,10 @@ def _page_condition(page: Sequence[Key], params: dict[str, object]) -> list[str]
     return [
         "occurred_at >= fromUnixTimestamp64Milli({page_first_ms:Int64}, 'UTC')",
         "occurred_at <= fromUnixTimestamp64Milli({page_last_ms:Int64}, 'UTC')",
-        # The instants alone let the primary key read only the page's granules.
-        "occurred_at IN arrayMap(x -> fromUnixTimestamp64Milli(x, 'UTC'), {page_instants:Array(Int64)})",
+        # The instants alone let the primary key read only the page's granules (the sorting
+        # key's column under a monotonic function, against a set: never `IN arrayMap(...)`,
+        # which the index cannot see through).
+        "toUnixTimestamp64Milli(occurred_at) IN {page_instants:Array(Int64)}",
         "(toUnixTimestamp64Milli(occurred_at), event_id) IN arrayZip({page_ms:Array(Int64)}, {page_ids:Array(String)})",
     ]
 

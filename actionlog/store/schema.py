@@ -235,6 +235,13 @@ def learner_tables(table: str) -> tuple[LearnerTable, ...]:
     """
     return (
         LearnerTable(table, "learner_id IN {ids:Array(String)} OR email IN {emails:Array(String)}"),
+        # The narrowing keys of the learner's rows (their other keys hold nothing personal, and
+        # a key whose row is gone only adds an instant the report's re-check rejects).
+        LearnerTable(
+            f"{table}_{FILTER_KEYS}",
+            "k IN arrayConcat(arrayMap(x -> concat('l:', x), {ids:Array(String)}),"
+            " arrayMap(x -> concat('e:', x), {emails:Array(String)}))",
+        ),
         # The audit of HTTP reads and the export runs keep their rows; filters naming the learner go.
         LearnerTable("access_log", _MENTIONS, redact=f"filters = {_ERASED_FILTERS}"),
         LearnerTable("export_runs", _MENTIONS, redact=f"filters = {_ERASED_FILTERS}"),

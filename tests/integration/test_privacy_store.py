@@ -22,7 +22,7 @@ from actionlog.sink.insert import Lander
 from actionlog.sink.suppression import SinkSuppression
 from actionlog.store.clickhouse import ClickHouseStore
 from actionlog.store.erasure import erase, load_suppressions
-from actionlog.store.schema import ensure_log_schema
+from actionlog.store.schema import FILTER_KEYS, ensure_log_schema
 from testkit.rows import land, row
 
 pytestmark = pytest.mark.integration
@@ -84,6 +84,10 @@ def test_erase_removes_the_learner_everywhere_and_records_no_email(store: ClickH
     assert done.counts == dry.counts
     assert learners(store) == ["u-bob", "u-s1", "u-s2"]
     assert choices(store) == (["c-shared"], ["p-1", "p-2"])  # c-only-ada was seen through Ada only
+    # The narrowing keys of the reports held her id and email too; others' stay.
+    personal = f"SELECT k FROM {DB}.{TABLE}_{FILTER_KEYS} WHERE startsWith(k, 'l:') OR startsWith(k, 'e:') ORDER BY k"
+    keys = {str(r[0]) for r in store.query_rows(personal)}
+    assert not {k for k in keys if "ada" in k} and "l:u-bob" in keys and "e:bob@example.com" in keys
     [(filters,)] = store.query_rows(f"SELECT filters FROM {DB}.access_log")
     assert "ada" not in filters.lower()
     [(by, kind, key_hash, ids, rows, detail)] = store.query_rows(

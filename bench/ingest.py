@@ -26,7 +26,7 @@ ALL_TIME = "from=1990-01-01&to=2100-01-01"
 
 
 def make_payload(n: int, seed: int = 7) -> list[Message]:
-    """``n`` realistic upstream events (tests/support/events.py: the catalog's mix, 30 days)."""
+    """``n`` realistic upstream events (testkit.events: the catalog's mix, 30 days)."""
     return [(g.action_type, g.event_id.encode(), g.encode()) for g in events(n, seed=seed, days=30)]
 
 

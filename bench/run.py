@@ -105,7 +105,7 @@ def measure_pipeline(args: argparse.Namespace, tmp: Path, res: dict[str, Any]) -
     """End-to-end ingest (one and two normalizer processes), freshness, and py-spy where a target is missed."""
     engines: tuple[str | None, ...] = engine_switch() or (None,)
     res["engines"] = [e for e in engines if e]
-    say(f"generating {args.ingest_events:,} events (tests/support/events.py)")
+    say(f"generating {args.ingest_events:,} events (testkit.events)")
     payload = make_payload(args.ingest_events)
     with Broker(args.kafka_port) as broker:
         one: dict[str | None, float] = {}

@@ -59,7 +59,8 @@ def _page_open(url: str, token: str, runs: int) -> dict[str, Any]:
     from testkit.browser import launch, signed_in
 
     with launch() as browser:
-        page = signed_in(browser, url, token)
+        page = signed_in(browser, url, token)  # lands on the list of reports
+        page.goto(f"{url}/ui/reports/content-actions-log")
         page.wait_for_selector("#rows tr", timeout=60_000)
 
         def once() -> float:

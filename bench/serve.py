@@ -83,7 +83,12 @@ def serve_figures(broker: Broker, tmp: Path, store: Path, rows: int, runs: int) 
     try:
         url = ns.wait_http(timeout=300)
         ns.wait_link(timeout=300)
-        token = ns.admin_token()
+        # A store kept between runs (--store) keeps the previous run's token: a fresh one each run.
+        name = f"bench-{os.getpid()}-{int(time.time())}"
+        made = ns.run("tokens", "create", "--name", name, "--admin")
+        if made.returncode != 0:
+            raise RuntimeError(made.stderr.decode().strip())
+        token = made.stdout.decode().strip()
         out["worker_peak_before_mb"] = _vm_kb(proc.pid, "VmHWM") / 1024
         target = tmp / "export-through-worker.csv"
         say(f"export through the worker: actionlog report --format csv --output {target}")

@@ -62,7 +62,7 @@ class Refused:
 
 
 _ABSENT = object()
-_REQUIRED = (
+REQUIRED_FIELDS = (
     "event_id",
     "occurred_at",
     "source",
@@ -73,6 +73,26 @@ _REQUIRED = (
     "content.id",
     "content.type",
     "content.title",
+)
+#: Every place of an event's fields, as key paths (for strategies that change one of them).
+EVENT_PATHS: tuple[tuple[str, ...], ...] = (
+    ("event_id",),
+    ("occurred_at",),
+    ("source",),
+    ("learner",),
+    ("learner", "id"),
+    ("learner", "email"),
+    ("panorama",),
+    ("panorama", "id"),
+    ("panorama", "name"),
+    ("content",),
+    ("content", "id"),
+    ("content", "type"),
+    ("content", "title"),
+    ("content", "course_group_id"),
+    ("actor",),
+    ("actor", "id"),
+    ("actor", "email"),
 )
 _LIMIT = 4096
 
@@ -174,7 +194,7 @@ def expected_outcome(obj: Any, action_type: str) -> Accepted | Refused:
     """What the contract says about a parsed JSON value that arrived on ``action_type``'s topic."""
     if not isinstance(obj, dict):
         return Refused("malformed_json", None)
-    for path in _REQUIRED:
+    for path in REQUIRED_FIELDS:
         reachable, v = _lookup(obj, path)
         if reachable and (v is _ABSENT or v is None):
             return Refused("missing_field", path)

@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from actionlog.core.scope import Scope
-from actionlog.query.filters import EARLIEST, LATEST, ReportFilters
-from actionlog.query.sql import Query, QueryLimits, epoch_ms, scope_condition
+from actionlog.query.filters import ReportFilters
+from actionlog.query.sql import Query, QueryLimits, range_conditions, scope_condition
 from actionlog.store.schema import FILTER_KEYS
 from actionlog.store.sqltext import qualified, settings_clause
 
@@ -116,13 +116,7 @@ def _attributes(filters: ReportFilters, scope: Scope, params: dict[str, object])
 
 
 def _range(filters: ReportFilters, params: dict[str, object], upto_ms: int | None) -> list[str]:
-    clauses = []
-    if filters.start > EARLIEST:
-        params["start_ms"] = epoch_ms(filters.start)
-        clauses.append("occurred_at >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC')")
-    if filters.end < LATEST:
-        params["end_ms"] = epoch_ms(filters.end)
-        clauses.append("occurred_at < fromUnixTimestamp64Milli({end_ms:Int64}, 'UTC')")
+    clauses = range_conditions(filters, params)
     if upto_ms is not None:
         params["upto_ms"] = upto_ms
         clauses.append("occurred_at <= fromUnixTimestamp64Milli({upto_ms:Int64}, 'UTC')")

@@ -60,6 +60,7 @@ __all__ = [
     "clickhouse_format",
     "epoch_ms",
     "output_settings",
+    "range_conditions",
     "scope_condition",
 ]
 
@@ -186,6 +187,19 @@ def _in_list_ci(column: str, param: str) -> str:
     return f"has(arrayMap(x -> lowerUTF8(x), {{{param}:Array(String)}}), lowerUTF8({column}))"
 
 
+def range_conditions(filters: ReportFilters, params: dict[str, object]) -> list[str]:
+    """The report's time range on ``occurred_at`` (``from`` inclusive, ``to`` exclusive), its
+    bounds bound as parameters; nothing for an open side."""
+    clauses = []
+    if filters.start > EARLIEST:
+        params["start_ms"] = epoch_ms(filters.start)
+        clauses.append("occurred_at >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC')")
+    if filters.end < LATEST:
+        params["end_ms"] = epoch_ms(filters.end)
+        clauses.append("occurred_at < fromUnixTimestamp64Milli({end_ms:Int64}, 'UTC')")
+    return clauses
+
+
 def scope_condition(scope: Scope, params: dict[str, object], column: str = "panorama_id") -> list[str]:
     """The condition that keeps a limited scope to its panoramas (none for everything)."""
     if scope.panoramas is None:
@@ -205,12 +219,7 @@ def _where(
     clauses = scope_condition(scope, params)
     if within is not None:
         clauses.append(within.sql)
-    if filters.start > EARLIEST:
-        params["start_ms"] = epoch_ms(filters.start)
-        clauses.append("occurred_at >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC')")
-    if filters.end < LATEST:
-        params["end_ms"] = epoch_ms(filters.end)
-        clauses.append("occurred_at < fromUnixTimestamp64Milli({end_ms:Int64}, 'UTC')")
+    clauses += range_conditions(filters, params)
     if ingested_after_ms is not None:
         params["ingested_after_ms"] = _check_ms("ingested_after_ms", ingested_after_ms)
         clauses.append("ingested_at > fromUnixTimestamp64Milli({ingested_after_ms:Int64}, 'UTC')")

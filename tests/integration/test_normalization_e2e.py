@@ -18,6 +18,7 @@ import pytest
 
 from actionlog.core.catalog import SOURCES_BY_TYPE
 from testkit.avro_spec import crc64_avro
+from testkit.contract import REQUIRED_FIELDS
 from testkit.events import contract_event
 from testkit.kafka import consume_all, produce
 from testkit.pipeline import Pipeline, http_get, wait_for
@@ -109,21 +110,7 @@ BAD: list[tuple[str, bytes | None, str]] = [
     ("revoked_access", b"\xff\xfe\xfa", "malformed_json"),
     ("certificate_grant", b"null", "malformed_json"),
     ("enrollment", b'"a string"', "malformed_json"),
-    *[
-        ("enrollment", without(f), "missing_field")
-        for f in (
-            "event_id",
-            "occurred_at",
-            "source",
-            "learner",
-            "learner.id",
-            "learner.email",
-            "content",
-            "content.id",
-            "content.type",
-            "content.title",
-        )
-    ],
+    *[("enrollment", without(f), "missing_field") for f in REQUIRED_FIELDS],
     ("enrollment", orjson.dumps(valid(occurred_at="2026-11-03T14:05:06")), "invalid_timestamp"),
     ("enrollment", orjson.dumps(valid(occurred_at="yesterday")), "invalid_timestamp"),
     ("enrollment", orjson.dumps(valid(source="teleportation")), "unknown_source"),

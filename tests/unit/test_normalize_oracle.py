@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from actionlog.core.catalog import ALL_SOURCES, SOURCES_BY_TYPE, TYPES
 from actionlog.core.record import LogRecord, Rejection
 from actionlog.processor.normalize import diagnose, normalize
-from testkit.contract import MAX_MS, Accepted, Refused, expected_outcome
+from testkit.contract import EVENT_PATHS, MAX_MS, Accepted, Refused, expected_outcome
 
 NO_SURROGATES = st.characters(exclude_categories=["Cs"])
 TEXT = st.text(NO_SURROGATES, max_size=30)
@@ -63,25 +63,7 @@ BAD_EMAILS = st.sampled_from(
 BAD_SOURCES = st.sampled_from(
     ["", " sso", "sso ", "\u212aiosk", "passed_exam", "enrollment", "SSO", "Gift-Course_Purchase"]
 )
-PATHS = [
-    ("event_id",),
-    ("occurred_at",),
-    ("source",),
-    ("learner",),
-    ("learner", "id"),
-    ("learner", "email"),
-    ("panorama",),
-    ("panorama", "id"),
-    ("panorama", "name"),
-    ("content",),
-    ("content", "id"),
-    ("content", "type"),
-    ("content", "title"),
-    ("content", "course_group_id"),
-    ("actor",),
-    ("actor", "id"),
-    ("actor", "email"),
-]
+PATHS = list(EVENT_PATHS)
 
 
 def spelled(draw: st.DrawFn, source: str) -> str:

@@ -16,7 +16,7 @@ from actionlog.core.avro import AvroCodec
 from actionlog.core.catalog import SOURCES_BY_TYPE, TYPES
 from actionlog.core.record import MALFORMED_JSON, REASONS, LogRecord, Rejection
 from actionlog.processor.normalize import diagnose, normalize
-from testkit.contract import Accepted, Refused, expected_outcome
+from testkit.contract import EVENT_PATHS, Accepted, Refused, expected_outcome
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CODEC = AvroCodec()
@@ -43,26 +43,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 
-KNOWN_PATHS = [
-    ("event_id",),
-    ("occurred_at",),
-    ("source",),
-    ("learner",),
-    ("learner", "id"),
-    ("learner", "email"),
-    ("panorama",),
-    ("panorama", "id"),
-    ("panorama", "name"),
-    ("content",),
-    ("content", "id"),
-    ("content", "type"),
-    ("content", "title"),
-    ("content", "course_group_id"),
-    ("actor",),
-    ("actor", "id"),
-    ("actor", "email"),
-    ("extra",),
-]
+KNOWN_PATHS = [*EVENT_PATHS, ("extra",)]
 
 
 def call(value: bytes | None, action_type: str = "enrollment") -> LogRecord | Rejection:

@@ -73,9 +73,6 @@ class SinkSuppression:
         self._verdicts.clear()
         return True
 
-    def _learner(self, body: bytes) -> tuple[str, str] | None:
-        return learner_of(body)  # None: not ours to judge, the lander sets it aside
-
     def _erased(self, body: bytes) -> bool:
         learner = learner_of(body)
         if learner is None:
@@ -103,16 +100,10 @@ class SinkSuppression:
         if not self.refresh() or not self.suppressed:
             return 0
         key, hashes = self.suppressed.key, self.suppressed.hashes
-        ids: set[str] = set()
-        emails: set[str] = set()
-        for body in bodies:
-            learner = self._learner(body)
-            if learner is None:
-                continue
-            if learner[0] and id_hash(key, learner[0]) in hashes:
-                ids.add(learner[0])
-            if learner[1] and email_hash(key, learner[1]) in hashes:
-                emails.add(learner[1])
+        # Each learner of the batch once (learners recur); None is not ours to judge.
+        learners = {learner for learner in map(learner_of, bodies) if learner is not None}
+        ids = {i for i, _ in learners if i and id_hash(key, i) in hashes}
+        emails = {e for _, e in learners if e and email_hash(key, e) in hashes}
         if not ids and not emails:
             return 0
         counts = delete_learner(

@@ -196,3 +196,24 @@ def test_a_token_in_the_query_string_is_never_recorded(client: Client, served: S
     client.report({**RANGE, "token": [served.token]}, served.token)  # an unknown parameter: 400
     rows = served.store.query_rows("SELECT filters, status FROM actionlog.access_log WHERE status = 400")
     assert rows and all(served.token not in str(f) for f, _ in rows)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/reports/content-actions-log/count?from=2026-10-01"),
+        ("GET", "/reports/content-actions-log/choices/panoramas"),
+        ("GET", "/reports/content-actions-log/choices/contents?q=main"),
+        ("GET", "/reports/content-actions-log/choices/course-groups"),
+        ("GET", "/reports/content-actions-log/choices/content-types"),
+        ("GET", "/reports/content-actions-log/choices/sources?type=enrollment"),
+        ("POST", "/admin/erasures"),
+    ],
+)
+def test_the_other_data_routes_need_a_token_too(client: Client, method: str, path: str) -> None:
+    body = b'{"learner": "u-1", "dry_run": true}' if method == "POST" else None
+    status, head, answer = client.request(method, path, body=body)
+    assert status == 401, (path, answer)
+    assert json.loads(answer)["error"] == "unauthorized"
+    assert head["www-authenticate"].startswith("Bearer")
+    assert b"learner" not in answer and b"@example.com" not in answer

@@ -133,7 +133,7 @@ class ClickHouseSink:
                     await asyncio.to_thread(self.suppression.filter, self.batch)
                 if len(self.batch):
                     letters += await self.lander.land(self.batch, self.topic)
-                    await self._until_done(self.suppression.after_landing, self.batch.rows())
+                    await self._until_done(self.suppression.after_landing, self.batch)
                 if letters:
                     await self.set_aside.write(letters)
                 if consumer is not None:

@@ -94,11 +94,13 @@ class SinkSuppression:
             log.info("kept %d rows of erased learners out of the table", gone)
         return gone
 
-    def after_landing(self, bodies: list[bytes]) -> int:
+    def after_landing(self, batch: Batch) -> int:
         """After an insert: if the list changed meanwhile, delete the rows just landed of the
-        learners it now holds; how many rows of theirs the table held."""
+        learners it now holds; how many rows of theirs the table held. The batch's rows are only
+        looked at when the list changed."""
         if not self.refresh() or not self.suppressed:
             return 0
+        bodies = batch.rows()
         key, hashes = self.suppressed.key, self.suppressed.hashes
         # Each learner of the batch once (learners recur); None is not ours to judge.
         learners = {learner for learner in map(learner_of, bodies) if learner is not None}

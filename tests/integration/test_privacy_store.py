@@ -150,7 +150,7 @@ def test_the_sink_keeps_erased_learners_out_and_catches_an_erasure_during_its_in
     erase(store, DB, TABLE, KEY, "u-bob", "test", dry_run=False)  # deletes e-3, and e-9 is not there yet
     asyncio.run(lander.land(batch, "log"))
     assert learners(store) == ["u-bob"]  # e-9 landed after the erasure's delete
-    assert suppression.after_landing(batch.rows()) == 1
+    assert suppression.after_landing(batch) == 1
     assert learners(store) == []
     assert metrics.sink_suppressed._value.get() == 2
 

@@ -236,9 +236,10 @@ def test_out_of_range_numbers_are_400_naming_the_parameter(served: ServedStore, 
 
 
 def test_a_report_over_its_limits_is_503_without_the_engine_words(settings: ClickHouseSettings) -> None:
-    # A database of its own whose rows carry 1 MB titles (10 of them to an adaptive granule): the very first block the report
-    # reads is over a 1 MiB limit (and over the engine's 4 MiB of untracked memory per thread), so
-    # the limit strikes before any byte is sent, every time, and the answer can still be a 503.
+    # A database of its own whose rows carry 1 MB titles (about ten to an adaptive granule): the
+    # first block the report reads needs one 16 MiB allocation, over the 1 MiB limit at once (and
+    # over the engine's 4 MiB of untracked memory per thread), so the limit strikes before any byte
+    # is sent, every time, and the answer can still be a 503.
     big = ClickHouseSettings(url=settings.url, database="limits_big")
     with ClickHouseStore(big).connect() as store:
         land_many(store, 64, start_ms=START_MS, title_bytes=1_000_000, prefix="big")

@@ -284,9 +284,14 @@
 
   (async function start() {
     const state = fromUrl();
-    busy(true, "Loading…");
-    try { await loadChoices(); } catch (err) { /* the report below says why, if it is the store */ }
-    fillControls(state);
+    const choices = loadChoices(); // beside the first page, not before it
+    fillControls(state); // the filters from the URL, shown at once (a chosen value is kept as an option)
     apply(state, false); // generated as soon as the page opens
+    try { await choices; } catch (err) { return; /* the report says why, if it is the store */ }
+    for (const key of ["panorama", "course-group", "content-type"]) {
+      const select = $("f-" + key);
+      const chosen = selected(select); // what is chosen by now
+      setOptions(select, choiceLists[key].values, choiceLists[key].labels, chosen);
+    }
   })();
 })();

@@ -202,8 +202,11 @@ def _hold_store(settings: Settings) -> StoreLock | None:
         StoreUnavailable: a process that is not a worker kept it past `STORE_WAIT`.
     """
     lock = StoreLock(settings.clickhouse.chdb_path)
-    deadline = time.monotonic() + STORE_WAIT
-    next_note = 0.0
+    start = time.monotonic()
+    deadline = start + STORE_WAIT
+    # Said only once the wait is real: a process probing for a live worker (`read_link`) holds the
+    # lock for an instant, and that is not worth a line in the log.
+    next_note = start + 1.0
     while not lock.try_acquire("worker"):
         if read_link(settings.clickhouse.chdb_path) is not None:
             return None

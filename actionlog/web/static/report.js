@@ -96,16 +96,21 @@
     return Array.from($(listId).children, (li) => li.dataset.value);
   }
 
+  // The selects whose options come from the choice lists; chosen(key) says what stays chosen.
+  function fillChoiceSelects(chosen) {
+    for (const key of Object.keys(choiceLists)) {
+      const list = choiceLists[key];
+      setOptions($("f-" + key), list.values, list.labels, chosen(key));
+    }
+  }
+
   function fillControls(state) {
     $("f-from").value = state.from;
     $("f-to").value = state.to;
     $("f-tz").value = state.tz;
     setOptions($("f-type"), Object.keys(catalog), null, state.type);
     refreshSources(state.source);
-    for (const key of ["panorama", "course-group", "content-type"]) {
-      const list = choiceLists[key];
-      setOptions($("f-" + key), list.values, list.labels, state[key]);
-    }
+    fillChoiceSelects((key) => state[key]);
     chips("content-chips", state.content, (id) => contentTitles.get(id) || id);
     chips("learner-chips", state.learner);
   }
@@ -288,10 +293,6 @@
     fillControls(state); // the filters from the URL, shown at once (a chosen value is kept as an option)
     apply(state, false); // generated as soon as the page opens
     try { await choices; } catch (err) { return; /* the report says why, if it is the store */ }
-    for (const key of ["panorama", "course-group", "content-type"]) {
-      const select = $("f-" + key);
-      const chosen = selected(select); // what is chosen by now
-      setOptions(select, choiceLists[key].values, choiceLists[key].labels, chosen);
-    }
+    fillChoiceSelects((key) => selected($("f-" + key))); // what is chosen by now stays chosen
   })();
 })();

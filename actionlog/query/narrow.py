@@ -39,6 +39,10 @@ __all__ = ["MAX_KEYS_READ_IN_ORDER", "candidates_query", "candidates_within", "d
 #: Up to this many keys, each is read newest first on its own (``UNION ALL``), which stops after
 #: ``n`` rows per key; beyond, one read of all their key rows, sorted.
 MAX_KEYS_READ_IN_ORDER = 64
+#: Reads in order stop after ``n`` rows, but each part is read a block at a time: blocks of one
+#: granule of a store made with 8,192-row key granules, not the default 65,505 rows (a panorama's
+#: candidates read 8 times fewer rows per part; docs/performance.md).
+_IN_ORDER_SETTINGS: tuple[tuple[str, str], ...] = (("max_block_size", "8192"),)
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,15 @@ def _key_expressions(family: _Family, values: list[str], params: dict[str, objec
     return exprs
 
 
-def _attributes(filters: ReportFilters, scope: Scope, params: dict[str, object]) -> list[str]:
+def _attributes(filters: ReportFilters, scope: Scope, params: dict[str, object], driver: _Family) -> list[str]:
     """The report's own conditions on the columns the keys carry (same expressions, so a copy
-    that matches the report matches these)."""
+    that matches the report matches these). The driving family's own condition is left out: its
+    keys hold only where it is true (``p:v`` where ``panorama_id = v``, ``n:`` + the folded name
+    where the folded names are equal, ``g:v`` where ``course_group_id = v``), and evaluating the
+    folded panorama name on every key row read cost a third of the statement. The scope stays
+    in every statement."""
     clauses = scope_condition(scope, params)
-    if filters.panoramas:
+    if filters.panoramas and driver is not _PANORAMAS:
         params["panoramas"] = list(filters.panoramas)
         clauses.append(
             "(has({panoramas:Array(String)}, panorama_id)"
@@ -104,7 +112,7 @@ def _attributes(filters: ReportFilters, scope: Scope, params: dict[str, object])
     for param, values, column in (
         ("types", filters.types, "action_type"),
         ("sources", filters.sources, "source"),
-        ("course_groups", filters.course_groups, "course_group_id"),
+        ("course_groups", filters.course_groups if driver is not _GROUPS else (), "course_group_id"),
     ):
         if values:
             params[param] = list(values)
@@ -136,7 +144,7 @@ def _plan(
         return None
     (driver, values), rest = families[0], families[1:]
     keys = _key_expressions(driver, values, params, "a")
-    conditions = [*_range(filters, params, upto_ms), *_attributes(filters, scope, params)]
+    conditions = [*_range(filters, params, upto_ms), *_attributes(filters, scope, params, driver)]
     # A second family with few rows (a content under a learner) is intersected here; the others
     # are attributes above (course group, panorama, scope) or re-checked by the report.
     thin = [(f, v) for f, v in rest if f is _CONTENTS]
@@ -173,7 +181,8 @@ def candidates_query(
     keys, conditions = plan
     source = _source(database, table)
     where = " AND ".join(conditions)
-    if len(keys) <= MAX_KEYS_READ_IN_ORDER:
+    in_order = len(keys) <= MAX_KEYS_READ_IN_ORDER
+    if in_order:
         # Each key's newest n *distinct* instants (a re-sent event has its keys twice): the newest
         # n of their union are then the newest n of all, and fewer than n means every key is done.
         parts = [
@@ -188,7 +197,8 @@ def candidates_query(
             f"SELECT DISTINCT toUnixTimestamp64Milli(occurred_at) AS t FROM {source}\n"
             f"WHERE k IN ({', '.join(keys)}){' AND ' + where if where else ''}"
         )
-    tail = f"\nSETTINGS {settings_clause(limits.settings())}" if limits is not None else ""
+    settings = (limits.settings() if limits is not None else ()) + (_IN_ORDER_SETTINGS if in_order else ())
+    tail = f"\nSETTINGS {settings_clause(settings)}" if settings else ""
     return Query(f"{sql}\nORDER BY t DESC\nLIMIT {{n:UInt64}}{tail}", params)
 
 

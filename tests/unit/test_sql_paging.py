@@ -137,3 +137,17 @@ def test_a_page_ignores_the_row_limit() -> None:
     query = build_report_query(replace(BASE, limit=2), **WHERE, page=PAGE)  # type: ignore[arg-type]
     assert "LIMIT" not in query.sql and "row_limit" not in query.params
     assert "ORDER BY r_occurred_at DESC, r_event_id ASC" in query.sql
+
+
+SMALL = "optimize_read_in_order = 0"
+
+
+def test_a_page_read_by_its_keys_sorts_its_few_rows_itself() -> None:
+    assert SMALL in build_report_query(BASE, **WHERE, page=PAGE).sql  # type: ignore[arg-type]
+    assert SMALL not in build_report_query(BASE, **WHERE).sql  # type: ignore[arg-type]
+
+
+def test_keys_at_narrowing_instants_sort_themselves_but_keys_by_time_read_in_order() -> None:
+    within = Query("toUnixTimestamp64Milli(occurred_at) IN {within_ms:Array(Int64)}", {"within_ms": [1]})
+    assert f"{FINAL}, {SMALL}" in keys(within=within).sql
+    assert SMALL not in keys().sql  # a window of the newest rows: read in order, stop at the page

@@ -25,6 +25,7 @@ Pure: statements only; `actionlog.query.seek` runs them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from actionlog.core.scope import Scope
@@ -33,22 +34,15 @@ from actionlog.query.sql import Query, QueryLimits, range_conditions, scope_cond
 from actionlog.store.schema import FILTER_KEYS
 from actionlog.store.sqltext import qualified, settings_clause
 
-__all__ = [
-    "MAX_KEYS_READ_IN_ORDER",
-    "candidates_query",
-    "candidates_within",
-    "drives",
-    "newest_candidates_within",
-]
+__all__ = ["MAX_KEYS_READ_IN_ORDER", "candidates_query", "candidates_within", "drives", "instants_within"]
 
 #: Up to this many keys, each is read newest first on its own (``UNION ALL``), which stops after
 #: ``n`` rows per key; beyond, one read of all their key rows, sorted.
 MAX_KEYS_READ_IN_ORDER = 64
-#: Each key's read: in order (even inside a statement that reads the log's few rows without),
-#: stopping after ``n`` rows, a block at a time: blocks of one granule of a store made with
-#: 8,192-row key granules, not the default 65,505 rows (a panorama's candidates read 8 times fewer
-#: rows per part; docs/performance.md).
-_IN_ORDER_SETTINGS: tuple[tuple[str, str], ...] = (("optimize_read_in_order", "1"), ("max_block_size", "8192"))
+#: Reads in order stop after ``n`` rows, but each part is read a block at a time: blocks of one
+#: granule of a store made with 8,192-row key granules, not the default 65,505 rows (a panorama's
+#: candidates read 8 times fewer rows per part; docs/performance.md).
+_IN_ORDER_SETTINGS: tuple[tuple[str, str], ...] = (("max_block_size", "8192"),)
 
 
 @dataclass(frozen=True)
@@ -165,38 +159,6 @@ def _plan(
     return keys, conditions
 
 
-def _newest(
-    filters: ReportFilters, *, database: str, table: str, scope: Scope, upto_ms: int | None, n: int
-) -> Query | None:
-    """The statement of `candidates_query` without its limits."""
-    if n < 1:
-        raise ValueError(f"n must be positive, not {n}")
-    params: dict[str, object] = {"n": n}
-    plan = _plan(filters, scope, params, database, table, upto_ms)
-    if plan is None:
-        return None
-    keys, conditions = plan
-    source = _source(database, table)
-    where = " AND ".join(conditions)
-    if len(keys) <= MAX_KEYS_READ_IN_ORDER:
-        # Each key's newest n *distinct* instants (a re-sent event has its keys twice): the newest
-        # n of their union are then the newest n of all, and fewer than n means every key is done.
-        parts = [
-            f"(SELECT DISTINCT occurred_at FROM {source} WHERE k = {key}{' AND ' + where if where else ''}"
-            " ORDER BY occurred_at DESC LIMIT {n:UInt64}"
-            f" SETTINGS {settings_clause(_IN_ORDER_SETTINGS)})"
-            for key in keys
-        ]
-        inner = "\n    UNION ALL\n    ".join(parts)
-        sql = f"SELECT DISTINCT toUnixTimestamp64Milli(occurred_at) AS t FROM (\n    {inner}\n)"
-    else:
-        sql = (
-            f"SELECT DISTINCT toUnixTimestamp64Milli(occurred_at) AS t FROM {source}\n"
-            f"WHERE k IN ({', '.join(keys)}){' AND ' + where if where else ''}"
-        )
-    return Query(f"{sql}\nORDER BY t DESC\nLIMIT {{n:UInt64}}", params)
-
-
 def candidates_query(
     filters: ReportFilters,
     *,
@@ -210,26 +172,34 @@ def candidates_query(
     """The newest ``n`` distinct instants (epoch ms, newest first) at or before ``upto_ms`` (None:
     the range's end) at which rows that may match ``filters`` landed; None when no key family
     narrows these filters. ``limits`` as in `actionlog.query.sql.build_report_query`."""
-    newest = _newest(filters, database=database, table=table, scope=scope, upto_ms=upto_ms, n=n)
-    if newest is None:
+    if n < 1:
+        raise ValueError(f"n must be positive, not {n}")
+    params: dict[str, object] = {"n": n}
+    plan = _plan(filters, scope, params, database, table, upto_ms)
+    if plan is None:
         return None
-    tail = f"\nSETTINGS {settings_clause(limits.settings())}" if limits is not None else ""
-    return Query(f"{newest.sql}{tail}", newest.params)
-
-
-def newest_candidates_within(
-    filters: ReportFilters, *, database: str, table: str, scope: Scope, upto_ms: int | None, n: int
-) -> Query | None:
-    """A condition on the log's rows: ``occurred_at`` is one of the instants `candidates_query`
-    answers (a subquery: the keys of a page found in the same statement as its candidates)."""
-    newest = _newest(filters, database=database, table=table, scope=scope, upto_ms=upto_ms, n=n)
-    if newest is None:
-        return None
-    # The sorting key's own column under a monotonic function against a set: the primary key
-    # prunes to about one granule per instant (``occurred_at IN arrayMap(...)`` of a parameter
-    # read every granule, 150x slower).
-    indented = newest.sql.replace("\n", "\n    ")
-    return Query(f"toUnixTimestamp64Milli(occurred_at) IN (\n    {indented}\n)", newest.params)
+    keys, conditions = plan
+    source = _source(database, table)
+    where = " AND ".join(conditions)
+    in_order = len(keys) <= MAX_KEYS_READ_IN_ORDER
+    if in_order:
+        # Each key's newest n *distinct* instants (a re-sent event has its keys twice): the newest
+        # n of their union are then the newest n of all, and fewer than n means every key is done.
+        parts = [
+            f"(SELECT DISTINCT occurred_at FROM {source} WHERE k = {key}{' AND ' + where if where else ''}"
+            " ORDER BY occurred_at DESC LIMIT {n:UInt64})"
+            for key in keys
+        ]
+        inner = "\n    UNION ALL\n    ".join(parts)
+        sql = f"SELECT DISTINCT toUnixTimestamp64Milli(occurred_at) AS t FROM (\n    {inner}\n)"
+    else:
+        sql = (
+            f"SELECT DISTINCT toUnixTimestamp64Milli(occurred_at) AS t FROM {source}\n"
+            f"WHERE k IN ({', '.join(keys)}){' AND ' + where if where else ''}"
+        )
+    settings = (limits.settings() if limits is not None else ()) + (_IN_ORDER_SETTINGS if in_order else ())
+    tail = f"\nSETTINGS {settings_clause(settings)}" if settings else ""
+    return Query(f"{sql}\nORDER BY t DESC\nLIMIT {{n:UInt64}}{tail}", params)
 
 
 def candidates_within(filters: ReportFilters, *, database: str, table: str, scope: Scope) -> Query | None:
@@ -243,3 +213,14 @@ def candidates_within(filters: ReportFilters, *, database: str, table: str, scop
     where = "".join(f" AND {c}" for c in conditions)
     sql = f"occurred_at IN (SELECT occurred_at FROM {_source(database, table)} WHERE k IN ({', '.join(keys)}){where})"
     return Query(sql, params)
+
+
+def instants_within(instants_ms: Sequence[int]) -> Query:
+    """A condition on the log's rows: ``occurred_at`` is one of these instants (epoch ms)."""
+    # The sorting key's own column under a monotonic function against a set: the primary key
+    # prunes to about one granule per instant. (``occurred_at IN arrayMap(...)`` is a function of
+    # the parameter the index cannot see through: it read every granule, 150x slower.)
+    return Query(
+        "toUnixTimestamp64Milli(occurred_at) IN {within_ms:Array(Int64)}",
+        {"within_ms": list(instants_ms)},
+    )

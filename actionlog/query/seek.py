@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 from actionlog.core.scope import Scope
 from actionlog.query.filters import EARLIEST, LATEST, ReportFilters
-from actionlog.query.narrow import candidates_query, newest_candidates_within
-from actionlog.query.sql import Key, Query, QueryLimits, build_keys_query, epoch_ms
+from actionlog.query.narrow import candidates_query, instants_within
+from actionlog.query.sql import Key, QueryLimits, build_keys_query, epoch_ms
 from actionlog.store import Store
 
 __all__ = ["MAX_CANDIDATES", "WINDOWS", "find_keys", "limits_of"]
@@ -44,29 +44,26 @@ def find_keys(
     in report order. ``now_ms`` (epoch ms) places the first window of a report without keys."""
     db, table = store.settings.database, store.settings.table
     n = min(size + size // 10 + 16, MAX_CANDIDATES)
+    keys: list[Key] = []
     upto = after.occurred_ms if after else None
-    # Each round: the keys at the newest n candidates, found in the same statement as them.
-    within = newest_candidates_within(filters, database=db, table=table, scope=scope, upto_ms=upto, n=n)
-    if within is None:
-        return _by_windows(store, filters, scope, after, size, now_ms)
-    keys = _keys(store, filters, scope, after, size, within)
-    while len(keys) < size:
-        # Not full: were there n candidates (then go on strictly before the oldest), or fewer
-        # (every row at every candidate was seen)?
+    while True:
         q = candidates_query(filters, database=db, table=table, scope=scope, upto_ms=upto, n=n, limits=limits_of(store))
-        assert q is not None  # the same filters drove the round
+        if q is None:
+            return _by_windows(store, filters, scope, after, size, now_ms)
         instants = [int(row[0]) for row in store.query_rows(q.sql, q.params)]
-        if len(instants) < n:
+        if not instants:
             return keys
+        keys += _keys(store, filters, scope, after, size - len(keys), instants)
+        if len(keys) >= size or len(instants) < n:
+            return keys
+        # Every row at the candidates read so far was seen: go on strictly before the oldest.
         upto = instants[-1] - 1
         n = min(2 * n, MAX_CANDIDATES)
-        within = newest_candidates_within(filters, database=db, table=table, scope=scope, upto_ms=upto, n=n)
-        assert within is not None
-        keys += _keys(store, filters, scope, after, size - len(keys), within)
-    return keys
 
 
-def _keys(store: Store, filters: ReportFilters, scope: Scope, after: Key | None, size: int, within: Query) -> list[Key]:
+def _keys(
+    store: Store, filters: ReportFilters, scope: Scope, after: Key | None, size: int, instants: list[int]
+) -> list[Key]:
     q = build_keys_query(
         filters,
         database=store.settings.database,
@@ -74,7 +71,7 @@ def _keys(store: Store, filters: ReportFilters, scope: Scope, after: Key | None,
         scope=scope,
         after=after,
         size=size,
-        within=within,
+        within=instants_within(instants),
         limits=limits_of(store),
     )
     return [Key(int(ms), str(event_id)) for ms, event_id in store.query_rows(q.sql, q.params)]

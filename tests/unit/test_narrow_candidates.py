@@ -12,7 +12,7 @@ import pytest
 
 from actionlog.core.scope import Scope
 from actionlog.query.filters import parse_report_params
-from actionlog.query.narrow import MAX_KEYS_READ_IN_ORDER, candidates_query, candidates_within, newest_candidates_within
+from actionlog.query.narrow import MAX_KEYS_READ_IN_ORDER, candidates_query, candidates_within
 from actionlog.store.schema import KEYS_INDEX_GRANULARITY, filter_keys_ddl
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
@@ -69,7 +69,7 @@ def test_the_whole_report_s_subquery_leaves_out_the_same_condition() -> None:
 
 
 def test_reads_in_order_take_one_key_granule_per_block() -> None:
-    assert "SETTINGS optimize_read_in_order = 1, max_block_size = 8192" in candidates({"learner": ["u-1"]})
+    assert "SETTINGS max_block_size = 8192" in candidates({"learner": ["u-1"]})
     many = [f"u-{i}" for i in range(MAX_KEYS_READ_IN_ORDER)]  # two keys each: id and email
     assert "max_block_size" not in candidates({"learner": many})
 
@@ -78,15 +78,3 @@ def test_the_keys_table_has_small_granules() -> None:
     ddl, _, _ = filter_keys_ddl("d", "t")
     assert f"SETTINGS index_granularity = {KEYS_INDEX_GRANULARITY}\n" in ddl
     assert KEYS_INDEX_GRANULARITY < 8192
-
-
-def test_a_page_s_keys_and_its_candidates_are_one_statement() -> None:
-    filters = parse_report_params({"learner": ["u-1"]}, now=NOW)
-    alone = candidates_query(filters, database="d", table="t", scope=Scope.everything(), upto_ms=7, n=5)
-    within = newest_candidates_within(filters, database="d", table="t", scope=Scope.everything(), upto_ms=7, n=5)
-    assert alone is not None and within is not None
-    assert within.params == alone.params
-    inner = within.sql.removeprefix("toUnixTimestamp64Milli(occurred_at) IN (\n    ").removesuffix("\n)")
-    assert inner.replace("\n    ", "\n") == alone.sql  # no limits given: the same statement
-    # Each key's read stays in order with small blocks, whatever the enclosing statement says.
-    assert inner.count("SETTINGS optimize_read_in_order = 1, max_block_size = 8192)") == 2

@@ -12,7 +12,7 @@ import pytest
 from actionlog.core.scope import Scope
 from actionlog.query.choices import content_types_query, contents_query, course_groups_query, panoramas_query
 from actionlog.query.filters import parse_report_params
-from actionlog.query.narrow import candidates_query, candidates_within, newest_candidates_within
+from actionlog.query.narrow import candidates_query, candidates_within
 from actionlog.query.sql import Query, build_count_query, build_keys_query, build_report_query, scope_condition
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
@@ -27,9 +27,6 @@ STATEMENTS: dict[str, Build] = {
     "keys": lambda s: build_keys_query(FILTERS, database="d", table="t", scope=s, after=None, size=5),
     "candidates": lambda s: candidates_query(FILTERS, database="d", table="t", scope=s, upto_ms=None, n=5),
     "candidates within": lambda s: candidates_within(FILTERS, database="d", table="t", scope=s),
-    "newest candidates within": lambda s: newest_candidates_within(
-        FILTERS, database="d", table="t", scope=s, upto_ms=None, n=5
-    ),
     "panoramas": lambda s: panoramas_query("d", "t", s),
     "contents": lambda s: contents_query("d", "t", s, "intro", 5),
     "course groups": lambda s: course_groups_query("d", "t", s),

@@ -208,8 +208,8 @@ def notes(args: argparse.Namespace, res: dict[str, Any]) -> list[str]:
         "`OPTIMIZE TABLE … FINAL` (merged: one part per month). Reports still read with FINAL, as the code does.",
         "report latency: `query.report.report_chunks` with `parse_report_params` filters (the path of the CLI "
         "and the HTTP endpoint), all chunks read; ceiling: the very statements it ran (recorded by "
-        "`testkit.recording`: the page's keys with their candidates from the filter keys as a subquery, "
-        "then the rows; more candidates when a page is not full) sent to the client directly, "
+        "`testkit.recording`: candidates from the filter keys, keys, then the rows; more candidates when "
+        "a page is not full) sent to the client directly, "
         "`raw_stream(...).read(1 MiB)` for the body — alternating, after 2 warm-up rounds, in one process.",
         "export: `actionlog report --format csv --output FILE --from 1990-01-01 --to 2100-01-01` as a "
         "subprocess (no worker running, so it opens the store itself), wall time, CPU and peak RSS of that "

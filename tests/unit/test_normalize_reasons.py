@@ -23,31 +23,22 @@ from actionlog.core.record import (
 )
 from actionlog.processor import normalize as normalize_module
 from actionlog.processor.normalize import diagnose, normalize
+from testkit.events import DELETE, with_paths
 
-DELETE = object()
 RANGE = "1970-01-01 .. 2299-12-31 UTC"
 NOT_A_TIMESTAMP = "occurred_at must be RFC 3339 text or an integer of epoch milliseconds, not"
 
 
 def event(changes: dict[str, Any]) -> dict[str, Any]:
     """A valid event with dotted paths set to values (DELETE removes the key)."""
-    e: dict[str, Any] = {
+    base = {
         "event_id": "e-1",
         "occurred_at": "2026-11-03T14:05:06.123+01:00",
         "source": "sso",
         "learner": {"id": "u-1", "email": "ada@example.com"},
         "content": {"id": "c-1", "type": "course", "title": "t"},
     }
-    for path, value in changes.items():
-        *parents, key = path.split(".")
-        target = e
-        for name in parents:
-            target = target[name]
-        if value is DELETE:
-            del target[key]
-        else:
-            target[key] = value
-    return e
+    return with_paths(base, changes)
 
 
 def refuse(value: bytes | None) -> Rejection:

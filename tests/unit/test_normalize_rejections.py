@@ -18,8 +18,7 @@ from actionlog.core.record import (
     Rejection,
 )
 from actionlog.processor.normalize import normalize
-
-DELETE = object()
+from testkit.events import DELETE, with_paths
 
 
 def base_event() -> dict[str, Any]:
@@ -36,17 +35,7 @@ def base_event() -> dict[str, Any]:
 
 def event_with(changes: dict[str, Any]) -> bytes:
     """The base event with dotted paths set to values (DELETE removes the key), as JSON bytes."""
-    event = base_event()
-    for path, value in changes.items():
-        *parents, last = path.split(".")
-        target = event
-        for key in parents:
-            target = target[key]
-        if value is DELETE:
-            del target[last]
-        else:
-            target[last] = value
-    return orjson.dumps(event)
+    return orjson.dumps(with_paths(base_event(), changes))
 
 
 def refuse(value: bytes | None, action_type: str = "enrollment") -> Rejection:

@@ -47,7 +47,9 @@ _IN_ORDER_SETTINGS: tuple[tuple[str, str], ...] = (("max_block_size", "8192"),)
 
 @dataclass(frozen=True)
 class _Family:
-    """Keys a filter's values are found by: (prefix, whether the value is lower-cased) pairs."""
+    """Keys a filter's values are found by: (prefix, whether the value is lower-cased) pairs.
+    ``param`` names the filter; a candidates read driven by this family leaves out the
+    condition of the same name (its keys exist only where it holds)."""
 
     param: str
     prefixes: tuple[tuple[str, bool], ...]
@@ -103,7 +105,7 @@ def _attributes(filters: ReportFilters, scope: Scope, params: dict[str, object],
     folded panorama name on every key row read cost a third of the statement. The scope stays
     in every statement."""
     clauses = scope_condition(scope, params)
-    if filters.panoramas and driver is not _PANORAMAS:
+    if filters.panoramas and driver.param != "panoramas":
         params["panoramas"] = list(filters.panoramas)
         clauses.append(
             "(has({panoramas:Array(String)}, panorama_id)"
@@ -112,9 +114,9 @@ def _attributes(filters: ReportFilters, scope: Scope, params: dict[str, object],
     for param, values, column in (
         ("types", filters.types, "action_type"),
         ("sources", filters.sources, "source"),
-        ("course_groups", filters.course_groups if driver is not _GROUPS else (), "course_group_id"),
+        ("course_groups", filters.course_groups, "course_group_id"),
     ):
-        if values:
+        if values and param != driver.param:
             params[param] = list(values)
             clauses.append(f"has({{{param}:Array(String)}}, {column})")
     if filters.content_types:

@@ -97,14 +97,14 @@ def _key_expressions(family: _Family, values: list[str], params: dict[str, objec
     return exprs
 
 
-def _attributes(filters: ReportFilters, scope: Scope, params: dict[str, object], driver: _Family) -> list[str]:
+def _attributes(filters: ReportFilters, params: dict[str, object], driver: _Family) -> list[str]:
     """The report's own conditions on the columns the keys carry (same expressions, so a copy
     that matches the report matches these). The driving family's own condition is left out: its
     keys hold only where it is true (``p:v`` where ``panorama_id = v``, ``n:`` + the folded name
     where the folded names are equal, ``g:v`` where ``course_group_id = v``), and evaluating the
-    folded panorama name on every key row read cost a third of the statement. The scope stays
-    in every statement."""
-    clauses = scope_condition(scope, params)
+    folded panorama name on every key row read cost a third of the statement. (The scope is
+    not an attribute of the report: `_plan` puts it beside the range, in every read.)"""
+    clauses: list[str] = []
     if filters.panoramas and driver.param != "panoramas":
         params["panoramas"] = list(filters.panoramas)
         clauses.append(
@@ -137,28 +137,52 @@ def _source(database: str, table: str) -> str:
     return qualified(database, f"{table}_{FILTER_KEYS}")
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a candidates read needs: the driving keys and the conditions their rows meet; the
+    keys of a second, thin family (a content under a learner); and what every key row read
+    meets (the range and the caller's scope)."""
+
+    keys: list[str]
+    conditions: list[str]
+    thin_keys: list[str]
+    within: list[str]
+
+
 def _plan(
     filters: ReportFilters, scope: Scope, params: dict[str, object], database: str, table: str, upto_ms: int | None
-) -> tuple[list[str], list[str]] | None:
-    """(driving key expressions, conditions every candidate row meets) or None (no family)."""
+) -> _Plan | None:
+    """The plan of a candidates read, or None (no family)."""
     families = _families(filters, scope)
     if not families:
         return None
     (driver, values), rest = families[0], families[1:]
     keys = _key_expressions(driver, values, params, "a")
-    conditions = [*_range(filters, params, upto_ms), *_attributes(filters, scope, params, driver)]
-    # A second family with few rows (a content under a learner) is intersected here; the others
-    # are attributes above (course group, panorama, scope) or re-checked by the report.
+    within = [*_range(filters, params, upto_ms), *scope_condition(scope, params)]
+    conditions = _attributes(filters, params, driver)
+    # A second family with few rows (a content under a learner) is intersected with the first
+    # (`_intersection`); the others are attributes above (course group, panorama, scope) or
+    # re-checked by the report.
     thin = [(f, v) for f, v in rest if f is _CONTENTS]
-    if thin:
-        second = _key_expressions(thin[0][0], thin[0][1], params, "b")
-        # Scoped as well: a read of the keys never reaches beyond the caller's panoramas.
-        within = " AND ".join([*_range(filters, params, upto_ms), *scope_condition(scope, params)]) or "1"
-        conditions.append(
-            f"occurred_at IN (SELECT occurred_at FROM {_source(database, table)}"
-            f" WHERE k IN ({', '.join(second)}) AND {within})"
-        )
-    return keys, conditions
+    second = _key_expressions(thin[0][0], thin[0][1], params, "b") if thin else []
+    return _Plan(keys, conditions, second, within)
+
+
+def _intersection(plan: _Plan, source: str) -> str:
+    """The instants (``occurred_at``) at which both a driving key row meeting its conditions and
+    a thin key row landed: one read of both families' key rows, grouped by instant. (A set of
+    the thin family's instants checked against every driving key row read in order cost three
+    times as much: 114 against 43 ms for a learner and a content.)"""
+
+    def having(keys: list[str], conditions: list[str]) -> str:
+        condition = " AND ".join([f"k IN ({', '.join(keys)})", *conditions])
+        return f"countIf({condition}) > 0"
+
+    where = " AND ".join([f"k IN ({', '.join(plan.keys + plan.thin_keys)})", *plan.within])
+    return (
+        f"SELECT occurred_at FROM {source}\nWHERE {where}\nGROUP BY occurred_at\n"
+        f"HAVING {having(plan.keys, plan.conditions)} AND {having(plan.thin_keys, [])}"
+    )
 
 
 def candidates_query(
@@ -180,11 +204,13 @@ def candidates_query(
     plan = _plan(filters, scope, params, database, table, upto_ms)
     if plan is None:
         return None
-    keys, conditions = plan
     source = _source(database, table)
-    where = " AND ".join(conditions)
-    in_order = len(keys) <= MAX_KEYS_READ_IN_ORDER
-    if in_order:
+    keys = plan.keys
+    where = " AND ".join(plan.within + plan.conditions)
+    in_order = not plan.thin_keys and len(keys) <= MAX_KEYS_READ_IN_ORDER
+    if plan.thin_keys:
+        sql = f"SELECT toUnixTimestamp64Milli(occurred_at) AS t FROM (\n{_intersection(plan, source)}\n)"
+    elif in_order:
         # Each key's newest n *distinct* instants (a re-sent event has its keys twice): the newest
         # n of their union are then the newest n of all, and fewer than n means every key is done.
         parts = [
@@ -211,9 +237,11 @@ def candidates_within(filters: ReportFilters, *, database: str, table: str, scop
     plan = _plan(filters, scope, params, database, table, None)
     if plan is None:
         return None
-    keys, conditions = plan
-    where = "".join(f" AND {c}" for c in conditions)
-    sql = f"occurred_at IN (SELECT occurred_at FROM {_source(database, table)} WHERE k IN ({', '.join(keys)}){where})"
+    source = _source(database, table)
+    if plan.thin_keys:
+        return Query(f"occurred_at IN ({_intersection(plan, source)})", params)
+    where = "".join(f" AND {c}" for c in plan.within + plan.conditions)
+    sql = f"occurred_at IN (SELECT occurred_at FROM {source} WHERE k IN ({', '.join(plan.keys)}){where})"
     return Query(sql, params)
 
 

@@ -78,3 +78,14 @@ def test_the_keys_table_has_small_granules() -> None:
     ddl, _, _ = filter_keys_ddl("d", "t")
     assert f"SETTINGS index_granularity = {KEYS_INDEX_GRANULARITY}\n" in ddl
     assert KEYS_INDEX_GRANULARITY < 8192
+
+
+def test_a_content_under_a_learner_is_one_grouped_read_of_both_families() -> None:
+    sql = candidates({"learner": ["u-1"], "content": ["c-1"], "type": ["enrollment"]}, Scope.of(["p-1"]))
+    assert sql.count("FROM `d`.`t_filter_keys`") == 1  # no set of the content's instants read apart
+    assert "GROUP BY occurred_at" in sql
+    where, having = sql.split("WHERE ")[1].split("HAVING ")
+    assert SCOPE in where and SCOPE not in having  # every key row read is the caller's
+    driver, content = having.split(" > 0 AND ")
+    assert "'l:'" in driver and TYPES in driver  # the report's type, on the learner's key rows
+    assert "'c:'" in content and TYPES not in content  # a content's row of another copy still counts

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import urllib.request
 import uuid
@@ -140,6 +141,7 @@ def run_e2e(
             ns.start_worker(loglevel="warning")  # finds the store held: joins as a normalizer only
         first = 0.0
         first_count = 0.0
+        cpu_at_first = 0.0
         deadline = time.monotonic() + timeout
         while True:
             if time.monotonic() > deadline:
@@ -152,6 +154,7 @@ def run_e2e(
             accepted = m.get("actionlog_events_accepted_total", 0.0)
             if not first and (accepted or landed):
                 first, first_count = time.monotonic(), max(accepted, landed)
+                cpu_at_first = _cpu_of(ns, broker)  # start-up spent: not a cost per event
                 if profile is not None:  # from the first event on: start-up is not what we profile
                     profiler = Profiler(first_proc.pid, profile).start()
             if landed >= n:  # every event landed at least once: is each one in the report?
@@ -166,6 +169,7 @@ def run_e2e(
         cpu = [cpu_seconds(p.pid) for p in ns.workers]
         cpu_normalizers = [cpu_seconds(pid) for p in ns.workers for pid in ns.normalizer_pids(p)]
         broker_cpu = cpu_seconds(broker.pid() or 0) - broker_cpu0
+        cpu_from_first = _cpu_of(ns, broker) - cpu_at_first
         metrics = scrape(url)
     finally:
         if profiler is not None:
@@ -191,6 +195,8 @@ def run_e2e(
         "broker_cpu_s": broker_cpu,
         "ceiling": ceiling,
         "preload_s": load_s,
+        "cores": os.cpu_count() or 1,
+        "cpu_per_event_us": 1e6 * cpu_from_first / max(n - first_count, 1),
     }
     say(
         f"  {result['eps']:,.0f} events/s from first accepted ({result['eps_from_start']:,.0f}/s from start), "
@@ -199,6 +205,12 @@ def run_e2e(
     if visible != n:
         say(f"  WARNING: the report shows {visible:,} rows, expected {n:,}")
     return result
+
+
+def _cpu_of(ns: Namespace, broker: Broker) -> float:
+    """CPU seconds so far of the workers, their normalizer processes and the broker."""
+    pids = [p.pid for p in ns.workers] + [pid for p in ns.workers for pid in ns.normalizer_pids(p)]
+    return sum(cpu_seconds(pid) for pid in pids) + cpu_seconds(broker.pid() or 0)
 
 
 class _Steady:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,23 @@ class Row:
     ratio: str
     target: str = "—"
     verdict: str = ""  # PASS, MISS or "" (no target)
+
+
+def cpu_budget(r: dict[str, Any]) -> tuple[float, float]:
+    """(µs of CPU per event over the workers, their normalizer processes and the broker, from the
+    first event accepted to the last visible; the most events per second that much CPU allows on
+    the machine's cores). Runs recorded before this figure existed count their start-up too."""
+    per_event = r.get("cpu_per_event_us")
+    if per_event is None:
+        seconds = sum(r["worker_cpu_s"]) + sum(r.get("normalizer_cpu_s", [])) + r["broker_cpu_s"]
+        per_event = 1e6 * seconds / max(r["n"], 1)
+    return per_event, r.get("cores", os.cpu_count() or 1) * 1e6 / max(per_event, 1e-9)
+
+
+def cpu_budget_text(r: dict[str, Any]) -> str:
+    per_event, most = cpu_budget(r)
+    cores = r.get("cores", os.cpu_count() or 1)
+    return f"{per_event:,.0f} µs of CPU per event in all processes and the broker: {cores} cores allow ≤ {most:,.0f}/s"
 
 
 def _eps(value: float) -> str:
@@ -49,6 +67,20 @@ def table_rows(res: dict[str, Any]) -> list[Row]:
                 _verdict(norm["ours_eps"] >= 100_000 and norm["ratio"] >= 0.6),
             )
         )
+    if land := res.get("landing"):
+        if "error" in land:
+            rows.append(Row("landing, CPU per row of the sink's insert", f"failed: {land['error']}", "—", "—"))
+        else:
+            rows.append(
+                Row(
+                    f"landing, CPU per row of the sink's insert into the embedded store ({land['rows']:,} rows in "
+                    f"{land['block']:,}-row Avro blocks, the whole process, best of 2): the log table and the views "
+                    "that follow it",
+                    f"{land['views_us']:.1f} µs/row (the filter keys' view alone {land['keys_us']:.1f} µs/row)",
+                    f"{land['log_only_us']:.1f} µs/row (the log table alone, no view)",
+                    f"{land['log_only_us'] / land['views_us']:.2f}",
+                )
+            )
     one_process: dict[str, float] = {}
     for r in res.get("e2e", []):
         n = r.get("processes", 1)
@@ -66,7 +98,8 @@ def table_rows(res: dict[str, Any]) -> list[Row]:
         )
         ours = (
             f"{_eps(r['eps'])} ({_eps(r['eps_from_start'])} from worker start; "
-            f"{r['startup_s']:.1f}s to the first event; {r['duplicates_landed']:,.0f} duplicate rows landed)"
+            f"{r['startup_s']:.1f}s to the first event; {r['duplicates_landed']:,.0f} duplicate rows landed; "
+            f"{cpu_budget_text(r)})"
         )
         ceiling = f"{_eps(c['eps'])} (bare aiokafka consumer, same N, first message → N-th)"
         scale = ""

@@ -14,6 +14,7 @@ import argparse
 import json
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +29,7 @@ from harness import Broker, engine_switch, loadavg, machine, say
 from ingest import make_payload, run_e2e, run_freshness
 from profiler import summarize
 from report import build_store, export, profile_export, report_latency
-from results import render, render_table, table_rows
+from results import cpu_budget_text, render, render_table, table_rows
 from serve import serve_figures
 
 RESULTS = harness.ROOT / "bench" / "results.md"
@@ -86,6 +87,24 @@ def measure_store(args: argparse.Namespace, tmp: Path, res: dict[str, Any]) -> N
         summary = _attempt(profile_export, path, tmp)
         if "error" not in summary:
             res["profiles"].append((title, summary))
+
+
+def landing_cost(quick: bool) -> dict[str, Any]:
+    """CPU per row of the sink's insert into the embedded store (bench_landing.py, its own process)."""
+    rows = 50_000 if quick else 200_000
+    say(f"landing: {rows:,} rows in 10,000-row inserts, with the log's views and without")
+    proc = subprocess.run(
+        [sys.executable, str(harness.ROOT / "bench" / "bench_landing.py"), "--rows", str(rows)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=harness.ROOT,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench_landing.py failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    say(f"  {result['views_us']:.1f} µs/row with the views, {result['log_only_us']:.1f} µs/row the log alone")
+    return result
 
 
 def _floor(rate: float, step: float = 250.0) -> float:
@@ -244,7 +263,7 @@ def details(res: dict[str, Any]) -> list[str]:
             f"{r['seconds_from_start']:.1f} s from start (HTTP up after {r['http_s']:.1f} s); CPU of the worker "
             f"{cpu} of one core{normalizers}, broker {r['broker_cpu_s'] / r['seconds_from_start']:.0%}; "
             f"{r['duplicates_landed']:,.0f} duplicate rows landed; bare consumer {r['ceiling']['eps']:,.0f}/s "
-            f"({r['ceiling']['eps_from_start']:,.0f}/s including its start)"
+            f"({r['ceiling']['eps_from_start']:,.0f}/s including its start); {cpu_budget_text(r)}"
         )
     for f in res["freshness"]:
         if "error" in f:
@@ -297,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"normalizer: {args.normalizer_events:,} events, {res['normalizer_rounds']} rounds")
             res["normalizer"] = bench_normalizer.run(args.normalizer_events, res["normalizer_rounds"])
             say(f"  {res['normalizer']['ours_eps']:,.0f}/s vs fastavro {res['normalizer']['fastavro_eps']:,.0f}/s")
+            res["landing"] = _attempt(landing_cost, args.quick)
         if "store" not in args.skip:
             measure_store(args, tmp, res)
         if not {"ingest", "freshness", "serve"} <= set(args.skip):

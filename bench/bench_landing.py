@@ -6,7 +6,7 @@ dimensions behind the choice lists, and the filter keys behind fast filtered rep
 measures the CPU of the whole process (every engine thread) per inserted row, with all of them
 and with the log table alone, on fresh databases of one chDB store, alternating, best of rounds.
 
-    python bench/bench_landing.py [--rows 200000] [--block 10000] [--rounds 2]
+    python bench/bench_landing.py [--rows 200000] [--block ROWS] [--rounds 2]
 
 prints one JSON object: ``{"rows", "block", "views_us", "log_only_us", "keys_us"}`` (µs of CPU
 per row: everything; the log table alone; the filter keys' view alone on top of the rest).
@@ -27,6 +27,7 @@ import harness  # noqa: F401  (puts the repository on sys.path)
 from actionlog.core.avro import HEADER_LEN, AvroCodec
 from actionlog.core.record import LogRecord
 from actionlog.core.settings.clickhouse import ClickHouseSettings
+from actionlog.core.settings.stages import SinkSettings
 from actionlog.processor.normalize import normalize
 from actionlog.store.clickhouse import ClickHouseStore
 from actionlog.store.schema import DIMENSIONS, FILTER_KEYS, ensure_log_schema
@@ -71,7 +72,7 @@ def _land(path: str, database: str, drop: tuple[str, ...], rows: list[bytes], bl
         return _cpu() - started
 
 
-def run(n: int = 200_000, block: int = 10_000, rounds: int = 2) -> dict[str, Any]:
+def run(n: int = 200_000, block: int = SinkSettings.batch_rows, rounds: int = 2) -> dict[str, Any]:
     rows = bodies(n)
     path = tempfile.mkdtemp(prefix="actionlog-landing-")
     best = dict.fromkeys(VARIANTS, float("inf"))
@@ -95,7 +96,9 @@ def run(n: int = 200_000, block: int = 10_000, rounds: int = 2) -> dict[str, Any
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--block", type=int, default=10_000)
+    parser.add_argument(
+        "--block", type=int, default=SinkSettings.batch_rows, help="rows per insert (the sink's default batch)"
+    )
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     print(json.dumps(run(args.rows, args.block, args.rounds)))

@@ -92,7 +92,7 @@ def measure_store(args: argparse.Namespace, tmp: Path, res: dict[str, Any]) -> N
 def landing_cost(quick: bool) -> dict[str, Any]:
     """CPU per row of the sink's insert into the embedded store (bench_landing.py, its own process)."""
     rows = 50_000 if quick else 200_000
-    say(f"landing: {rows:,} rows in 10,000-row inserts, with the log's views and without")
+    say(f"landing: {rows:,} rows in inserts of the sink's batch size, with the log's views and without")
     proc = subprocess.run(
         [sys.executable, str(harness.ROOT / "bench" / "bench_landing.py"), "--rows", str(rows)],
         capture_output=True,

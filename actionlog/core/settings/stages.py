@@ -13,7 +13,7 @@ class ProcessorSettings:
     """The normalizer (``ACTIONLOG_PROCESSOR_*``)."""
 
     app_id: str = "actionlog-normalizer"
-    batch_size: int = 1000
+    batch_size: int = 5000
     batch_seconds: float = 0.05
     #: ``faust`` (the Faust agent) or ``aiokafka`` (same step on a plain consumer, much faster).
     engine: str = "faust"
@@ -50,7 +50,7 @@ class SinkSettings:
     """The ClickHouse sink (``ACTIONLOG_SINK_*``): batches bounded by rows and by time."""
 
     group_id: str = "actionlog-sink"
-    batch_rows: int = 10_000
+    batch_rows: int = 50_000
     batch_seconds: float = 0.5
     max_backoff: float = 5.0
 

@@ -149,9 +149,7 @@ class _Plan:
     within: list[str]
 
 
-def _plan(
-    filters: ReportFilters, scope: Scope, params: dict[str, object], database: str, table: str, upto_ms: int | None
-) -> _Plan | None:
+def _plan(filters: ReportFilters, scope: Scope, params: dict[str, object], upto_ms: int | None) -> _Plan | None:
     """The plan of a candidates read, or None (no family)."""
     families = _families(filters, scope)
     if not families:
@@ -161,8 +159,8 @@ def _plan(
     within = [*_range(filters, params, upto_ms), *scope_condition(scope, params)]
     conditions = _attributes(filters, params, driver)
     # A second family with few rows (a content under a learner) is intersected with the first
-    # (`_intersection`); the others are attributes above (course group, panorama, scope) or
-    # re-checked by the report.
+    # (`_intersection`); the others are attributes above (course group, panorama) or re-checked
+    # by the report.
     thin = [(f, v) for f, v in rest if f is _CONTENTS]
     second = _key_expressions(thin[0][0], thin[0][1], params, "b") if thin else []
     return _Plan(keys, conditions, second, within)
@@ -201,7 +199,7 @@ def candidates_query(
     if n < 1:
         raise ValueError(f"n must be positive, not {n}")
     params: dict[str, object] = {"n": n}
-    plan = _plan(filters, scope, params, database, table, upto_ms)
+    plan = _plan(filters, scope, params, upto_ms)
     if plan is None:
         return None
     source = _source(database, table)
@@ -234,7 +232,7 @@ def candidates_within(filters: ReportFilters, *, database: str, table: str, scop
     """A condition on the log's rows: ``occurred_at`` is an instant of *any* candidate (a
     subquery, for a whole report or a count); None when no key family narrows these filters."""
     params: dict[str, object] = {}
-    plan = _plan(filters, scope, params, database, table, None)
+    plan = _plan(filters, scope, params, None)
     if plan is None:
         return None
     source = _source(database, table)

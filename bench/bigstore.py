@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from harness import json_of_script  # noqa: E402
 
 from actionlog.core.catalog import SOURCES_BY_TYPE  # noqa: E402
 from actionlog.core.scope import Scope  # noqa: E402
@@ -48,12 +49,7 @@ CONTENTS = 2000
 
 def run_json(*args: str, timeout: float = 3600) -> Any:
     """Run a command of this module in a subprocess; return its JSON answer."""
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__)), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"bigstore {args[0]} failed ({proc.returncode}): {proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json_of_script(Path(__file__), *args, timeout=timeout)
 
 
 def open_store(path: str) -> Store:

@@ -6,14 +6,17 @@ Everything here starts real processes the same way a user would (``scripts/kafka
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
 import re
+import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -23,11 +26,33 @@ if str(ROOT) not in sys.path:
 from testkit.kafka import LocalBroker as Broker  # noqa: E402
 from testkit.pipeline import Pipeline as Namespace  # noqa: E402
 
-__all__ = ["ROOT", "Broker", "Namespace", "cpu_seconds", "engine_switch", "loadavg", "machine", "say", "scrape"]
+__all__ = [
+    "ROOT",
+    "Broker",
+    "Namespace",
+    "cpu_seconds",
+    "engine_switch",
+    "json_of_script",
+    "loadavg",
+    "machine",
+    "say",
+    "scrape",
+]
 
 # The bench's own producers/consumers: aiokafka's retry chatter (e.g. metadata of a topic created a
 # moment ago) is not news here.
 logging.getLogger("aiokafka").setLevel(logging.ERROR)
+
+
+def json_of_script(script: Path, *args: str, timeout: float = 3600) -> Any:
+    """Run a bench script in its own process (a chDB store, say, stays out of this one); return
+    the JSON object on the last line it printed."""
+    proc = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{script.name} {' '.join(args[:1])} failed ({proc.returncode}): {proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def say(message: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,20 +18,11 @@ class Row:
     verdict: str = ""  # PASS, MISS or "" (no target)
 
 
-def cpu_budget(r: dict[str, Any]) -> tuple[float, float]:
-    """(µs of CPU per event over the workers, their normalizer processes and the broker, from the
-    first event accepted to the last visible; the most events per second that much CPU allows on
-    the machine's cores). Runs recorded before this figure existed count their start-up too."""
-    per_event = r.get("cpu_per_event_us")
-    if per_event is None:
-        seconds = sum(r["worker_cpu_s"]) + sum(r.get("normalizer_cpu_s", [])) + r["broker_cpu_s"]
-        per_event = 1e6 * seconds / max(r["n"], 1)
-    return per_event, r.get("cores", os.cpu_count() or 1) * 1e6 / max(per_event, 1e-9)
-
-
 def cpu_budget_text(r: dict[str, Any]) -> str:
-    per_event, most = cpu_budget(r)
-    cores = r.get("cores", os.cpu_count() or 1)
+    """µs of CPU per event over the workers, their normalizer processes and the broker (first
+    event accepted → last visible), and the most events per second that allows on the cores."""
+    per_event, cores = r["cpu_per_event_us"], r["cores"]
+    most = cores * 1e6 / max(per_event, 1e-9)
     return f"{per_event:,.0f} µs of CPU per event in all processes and the broker: {cores} cores allow ≤ {most:,.0f}/s"
 
 

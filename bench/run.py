@@ -14,7 +14,6 @@ import argparse
 import json
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from typing import Any
 import bench_normalizer
 import harness  # first: puts the repository on sys.path
 from analysis import explain
-from harness import Broker, engine_switch, loadavg, machine, say
+from harness import Broker, engine_switch, json_of_script, loadavg, machine, say
 from ingest import make_payload, run_e2e, run_freshness
 from profiler import summarize
 from report import build_store, export, profile_export, report_latency
@@ -93,16 +92,8 @@ def landing_cost(quick: bool) -> dict[str, Any]:
     """CPU per row of the sink's insert into the embedded store (bench_landing.py, its own process)."""
     rows = 50_000 if quick else 200_000
     say(f"landing: {rows:,} rows in inserts of the sink's batch size, with the log's views and without")
-    proc = subprocess.run(
-        [sys.executable, str(harness.ROOT / "bench" / "bench_landing.py"), "--rows", str(rows)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=harness.ROOT,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench_landing.py failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    script = harness.ROOT / "bench" / "bench_landing.py"
+    result: dict[str, Any] = json_of_script(script, "--rows", str(rows), timeout=900)
     say(f"  {result['views_us']:.1f} µs/row with the views, {result['log_only_us']:.1f} µs/row the log alone")
     return result
 

@@ -159,27 +159,27 @@ def _plan(filters: ReportFilters, scope: Scope, params: dict[str, object], upto_
     within = [*_range(filters, params, upto_ms), *scope_condition(scope, params)]
     conditions = _attributes(filters, params, driver)
     # A second family with few rows (a content under a learner) is intersected with the first
-    # (`_intersection`); the others are attributes above (course group, panorama) or re-checked
+    # (`_instants`); the others are attributes above (course group, panorama) or re-checked
     # by the report.
     thin = [(f, v) for f, v in rest if f is _CONTENTS]
     second = _key_expressions(thin[0][0], thin[0][1], params, "b") if thin else []
     return _Plan(keys, conditions, second, within)
 
 
-def _intersection(plan: _Plan, source: str) -> str:
-    """The instants (``occurred_at``) at which both a driving key row meeting its conditions and
-    a thin key row landed: one read of both families' key rows, grouped by instant. (A set of
-    the thin family's instants checked against every driving key row read in order cost three
-    times as much: 114 against 43 ms for a learner and a content.)"""
-
-    def having(keys: list[str], conditions: list[str]) -> str:
-        condition = " AND ".join([f"k IN ({', '.join(keys)})", *conditions])
-        return f"countIf({condition}) > 0"
-
-    where = " AND ".join([f"k IN ({', '.join(plan.keys + plan.thin_keys)})", *plan.within])
+def _instants(plan: _Plan, source: str) -> str:
+    """``SELECT occurred_at`` of every key row the plan reads that may be a candidate's. With a
+    thin family: the instants at which both a driving key row meeting its conditions and a thin
+    key row landed, in one read of both families' key rows grouped by instant (a set of the thin
+    family's instants checked against every driving key row cost three times as much;
+    docs/performance.md, Reports)."""
+    keys = f"k IN ({', '.join(plan.keys)})"
+    if not plan.thin_keys:
+        return f"SELECT occurred_at FROM {source}\nWHERE {' AND '.join([keys, *plan.within, *plan.conditions])}"
+    both = f"k IN ({', '.join(plan.keys + plan.thin_keys)})"
+    driving = " AND ".join([keys, *plan.conditions])
     return (
-        f"SELECT occurred_at FROM {source}\nWHERE {where}\nGROUP BY occurred_at\n"
-        f"HAVING {having(plan.keys, plan.conditions)} AND {having(plan.thin_keys, [])}"
+        f"SELECT occurred_at FROM {source}\nWHERE {' AND '.join([both, *plan.within])}\nGROUP BY occurred_at\n"
+        f"HAVING countIf({driving}) > 0 AND countIf(k IN ({', '.join(plan.thin_keys)})) > 0"
     )
 
 
@@ -203,26 +203,20 @@ def candidates_query(
     if plan is None:
         return None
     source = _source(database, table)
-    keys = plan.keys
-    where = " AND ".join(plan.within + plan.conditions)
-    in_order = not plan.thin_keys and len(keys) <= MAX_KEYS_READ_IN_ORDER
-    if plan.thin_keys:
-        sql = f"SELECT toUnixTimestamp64Milli(occurred_at) AS t FROM (\n{_intersection(plan, source)}\n)"
-    elif in_order:
+    in_order = not plan.thin_keys and len(plan.keys) <= MAX_KEYS_READ_IN_ORDER
+    if in_order:
         # Each key's newest n *distinct* instants (a re-sent event has its keys twice): the newest
         # n of their union are then the newest n of all, and fewer than n means every key is done.
+        where = "".join(f" AND {c}" for c in plan.within + plan.conditions)
         parts = [
-            f"(SELECT DISTINCT occurred_at FROM {source} WHERE k = {key}{' AND ' + where if where else ''}"
+            f"(SELECT DISTINCT occurred_at FROM {source} WHERE k = {key}{where}"
             " ORDER BY occurred_at DESC LIMIT {n:UInt64})"
-            for key in keys
+            for key in plan.keys
         ]
         inner = "\n    UNION ALL\n    ".join(parts)
         sql = f"SELECT DISTINCT toUnixTimestamp64Milli(occurred_at) AS t FROM (\n    {inner}\n)"
     else:
-        sql = (
-            f"SELECT DISTINCT toUnixTimestamp64Milli(occurred_at) AS t FROM {source}\n"
-            f"WHERE k IN ({', '.join(keys)}){' AND ' + where if where else ''}"
-        )
+        sql = f"SELECT DISTINCT toUnixTimestamp64Milli(occurred_at) AS t FROM (\n{_instants(plan, source)}\n)"
     settings = (limits.settings() if limits is not None else ()) + (_IN_ORDER_SETTINGS if in_order else ())
     tail = f"\nSETTINGS {settings_clause(settings)}" if settings else ""
     return Query(f"{sql}\nORDER BY t DESC\nLIMIT {{n:UInt64}}{tail}", params)
@@ -235,12 +229,7 @@ def candidates_within(filters: ReportFilters, *, database: str, table: str, scop
     plan = _plan(filters, scope, params, None)
     if plan is None:
         return None
-    source = _source(database, table)
-    if plan.thin_keys:
-        return Query(f"occurred_at IN ({_intersection(plan, source)})", params)
-    where = "".join(f" AND {c}" for c in plan.within + plan.conditions)
-    sql = f"occurred_at IN (SELECT occurred_at FROM {source} WHERE k IN ({', '.join(plan.keys)}){where})"
-    return Query(sql, params)
+    return Query(f"occurred_at IN ({_instants(plan, _source(database, table))})", params)
 
 
 def instants_within(instants_ms: Sequence[int]) -> Query:

@@ -136,8 +136,7 @@ materialized view (``ATTACH PARTITION``, a restore) needs the backfill of `filte
 
 #: Granules of the filter keys: a key's newest instants are read from the end of its range in
 #: every part, at least a granule per part; 1,024-row granules read 8 times less than the
-#: default 8,192 (a panorama's candidates 134 -> 44 ms on the 10M-row bench store, with the
-#: driving family's own condition left out; docs/performance.md). A store made before keeps its
+#: default 8,192 (measured in docs/performance.md, Earlier figures). A store made before keeps its
 #: 8,192-row granules (a table's granularity cannot be altered); reports stay correct on it.
 KEYS_INDEX_GRANULARITY = 1024
 

@@ -1,4 +1,4 @@
-"""Refused events: every rule of CONTRACT §2 and the precedence of reasons."""
+"""Refused events: every rule of docs/input.md ("Dead letters") and the precedence of reasons."""
 
 from __future__ import annotations
 
